@@ -1,0 +1,147 @@
+//! Identifiers shared by every module: who, where, which release.
+//!
+//! They are plain strings on the wire; the newtypes keep a user ID from being
+//! passed where a channel ID is expected.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a raw identifier.
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            /// The raw identifier.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// An immutable chat user ID (Slack: `U…` or `W…`), never a display name.
+    UserId
+);
+string_id!(
+    /// A chat user-group ID (Slack: `S…`).
+    GroupId
+);
+string_id!(
+    /// A conversation (channel, group or direct message) ID (Slack: `C…`, `G…`, `D…`).
+    ChannelId
+);
+string_id!(
+    /// A message's ID within its channel (Slack: the `ts` of the message).
+    MessageId
+);
+string_id!(
+    /// The ID of an inbound chat event, used to drop redeliveries
+    /// (Slack: `event_id`, the envelope ID, or the action's trigger ID).
+    EventId
+);
+string_id!(
+    /// chatdeploy's own ID for one release, stable across restarts.
+    DeploymentId
+);
+string_id!(
+    /// The backend's ID for one execution (SSM: the `AutomationExecutionId`).
+    ExecutionId
+);
+
+/// Someone named in the configuration: a single user or a user group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Principal {
+    /// One user.
+    User(UserId),
+    /// Every member of a user group (resolved through the chat surface).
+    Group(GroupId),
+}
+
+impl Principal {
+    /// Classifies a configured ID: Slack user-group IDs start with `S`, user
+    /// IDs with `U` or `W`. Returns `None` for anything else, so that a
+    /// display name or a typo is refused at load instead of never matching.
+    pub fn from_config_id(id: &str) -> Option<Self> {
+        let well_formed = id.len() >= 2
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !well_formed {
+            return None;
+        }
+        match id.as_bytes()[0] {
+            b'S' => Some(Self::Group(GroupId::new(id))),
+            b'U' | b'W' => Some(Self::User(UserId::new(id))),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(id) => write!(f, "{id}"),
+            Self::Group(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_ids_are_classified_by_prefix() {
+        assert_eq!(
+            Principal::from_config_id("U012AB3CD"),
+            Some(Principal::User(UserId::new("U012AB3CD")))
+        );
+        assert_eq!(
+            Principal::from_config_id("W0ENTERPRISE"),
+            Some(Principal::User(UserId::new("W0ENTERPRISE")))
+        );
+        assert_eq!(
+            Principal::from_config_id("S0DEVS"),
+            Some(Principal::Group(GroupId::new("S0DEVS")))
+        );
+        assert_eq!(Principal::from_config_id("alice"), None);
+        assert_eq!(Principal::from_config_id("C0PROD"), None);
+        assert_eq!(Principal::from_config_id("U"), None);
+        assert_eq!(Principal::from_config_id(""), None);
+    }
+}
