@@ -11,9 +11,14 @@
 //!   [`state::StateStore`], plus in-memory implementations for tests and
 //!   embedding.
 
+pub mod audit;
+pub mod backend;
 pub mod catalog;
+pub mod chat;
 pub mod command;
 pub mod ids;
+pub mod policy;
+pub mod state;
 mod suggest;
 
 pub use catalog::{Catalog, LoadCatalogError, Service};
@@ -21,3 +26,41 @@ pub use command::{Command, CommandKind, ParseCommandError, Verb, parse};
 pub use ids::{
     ChannelId, DeploymentId, EventId, ExecutionId, GroupId, MessageId, Principal, UserId,
 };
+
+#[cfg(test)]
+mod object_safety {
+    //! The traits are used as `Arc<dyn Trait>` by the engine and adapters;
+    //! this fails to compile if one stops being object-safe, `Send` or
+    //! `Sync`, and shows the mocks are generated.
+    use std::sync::Arc;
+
+    use crate::audit::{AuditAction, AuditEvent, AuditSink, MockAuditSink};
+    use crate::backend::{DeployBackend, MockDeployBackend};
+    use crate::chat::{ChatSurface, MockChatSurface};
+    use crate::policy::{ApproverPolicy, MockApproverPolicy};
+    use crate::state::{MockStateStore, StateStore};
+
+    fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+
+    #[tokio::test]
+    async fn traits_are_object_safe_and_mockable() {
+        assert_send_sync::<dyn ChatSurface>();
+        assert_send_sync::<dyn DeployBackend>();
+        assert_send_sync::<dyn ApproverPolicy>();
+        assert_send_sync::<dyn AuditSink>();
+        assert_send_sync::<dyn StateStore>();
+        let _chat: Arc<dyn ChatSurface> = Arc::new(MockChatSurface::new());
+        let _backend: Arc<dyn DeployBackend> = Arc::new(MockDeployBackend::new());
+        let _policy: Box<dyn ApproverPolicy> = Box::new(MockApproverPolicy::new());
+        let _state: Arc<dyn StateStore> = Arc::new(MockStateStore::new());
+        let mut audit = MockAuditSink::new();
+        audit.expect_record().times(1).returning(|_| Ok(()));
+        let audit: Arc<dyn AuditSink> = Arc::new(audit);
+        // Through the forwarding impl for Arc<T>.
+        let forwarded = Arc::new(audit);
+        forwarded
+            .record(&AuditEvent::new(AuditAction::Queried, None))
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,139 @@
+//! One audit record.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChannelId, DeploymentId, EventId, ExecutionId, MessageId, UserId};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// A mutating command was received and is about to be acted on.
+    Requested,
+    /// A command was refused (authorisation, validation, lock).
+    Denied,
+    /// A read-only command was answered.
+    Queried,
+    /// The backend execution was started.
+    Started,
+    /// The backend refused to start the execution.
+    StartFailed,
+    /// An approval request was posted.
+    ApprovalRequested,
+    /// An approval was counted.
+    Approved,
+    /// An approval click was refused by the policy.
+    ApprovalDenied,
+    /// The release was rejected by an approver.
+    Rejected,
+    /// An approval decision was sent to the backend.
+    Signalled,
+    /// The backend's approval step was decided outside chat.
+    DecidedOutsideChat,
+    /// A cancellation was asked for.
+    CancelRequested,
+    /// The release was cancelled.
+    Cancelled,
+    /// The release succeeded.
+    Succeeded,
+    /// The release failed.
+    Failed,
+    /// The release timed out (e.g. no approval in time).
+    TimedOut,
+    /// A service was locked.
+    Locked,
+    /// A service was unlocked.
+    Unlocked,
+    /// An in-flight release was picked up again after a restart.
+    Resumed,
+}
+
+/// One record: who did what to which release, where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub action: AuditAction,
+    /// Who (an immutable user ID); `None` when chatdeploy acted on its own
+    /// (a timeout, an outcome reported by the backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<UserId>,
+    /// The canonical command text, when a command caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// chatdeploy's release ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentId>,
+    /// The backend execution ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionId>,
+    /// The channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<ChannelId>,
+    /// The thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<MessageId>,
+    /// The inbound event that caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_event: Option<EventId>,
+    /// Why (a denial's reason, a rejection's reason, a failure message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl AuditEvent {
+    /// A record of `action` by `actor`, now, with every other field empty.
+    pub fn new(action: AuditAction, actor: Option<UserId>) -> Self {
+        Self {
+            at: Utc::now(),
+            action,
+            actor,
+            command: None,
+            service: None,
+            version: None,
+            environment: None,
+            deployment: None,
+            execution: None,
+            channel: None,
+            thread: None,
+            source_event: None,
+            reason: None,
+        }
+    }
+
+    /// Sets the reason.
+    #[must_use]
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_without_empty_fields_and_round_trips() {
+        let mut event = AuditEvent::new(AuditAction::Requested, Some(UserId::new("U01")));
+        event.service = Some("app".into());
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains(r#""action":"requested""#), "{json}");
+        assert!(json.contains(r#""actor":"U01""#), "{json}");
+        assert!(!json.contains("null"), "{json}");
+        let back: AuditEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, event);
+    }
+}

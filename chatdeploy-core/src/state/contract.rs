@@ -1,0 +1,239 @@
+//! The behaviour every [`StateStore`] must have, as reusable checks: run
+//! [`run_all`] against a new store implementation's empty instance.
+//!
+//! The checks panic on the first violation (they are test code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use chrono::{Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+use super::{
+    DeploymentRecord, LockAttempt, LockHolder, ReleaseKind, ReleaseRecord, ServiceLock, Stage,
+    StateError, StateStore,
+};
+use crate::ids::{DeploymentId, EventId, UserId};
+
+/// A release record in stage `Requested`, requested `minutes` after a fixed
+/// epoch, for tests.
+pub fn sample_deployment(id: &str, service: &str, minutes: i64) -> DeploymentRecord {
+    let requested_at =
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(minutes);
+    DeploymentRecord {
+        id: DeploymentId::new(id),
+        kind: ReleaseKind::Deploy,
+        service: service.to_owned(),
+        version: "r-1.0.0".to_owned(),
+        environment: "production".to_owned(),
+        ticket: None,
+        requester: UserId::new("U01"),
+        channel: "C01".into(),
+        thread: Some("1700000000.000001".into()),
+        status_message: None,
+        source_event: EventId::new(format!("Ev-{id}")),
+        idempotency_token: Uuid::nil(),
+        execution: None,
+        stage: Stage::Requested,
+        requested_at,
+        started_at: None,
+        ended_at: None,
+        approval: None,
+        approved_by: Vec::new(),
+        cancelled_by: None,
+        failure: None,
+        revision: 0,
+    }
+}
+
+/// Runs every check below against `store`, which must start empty.
+pub async fn run_all<S: StateStore + ?Sized>(store: &S) {
+    deduplicates_events(store).await;
+    locks_are_exclusive_and_reentrant(store).await;
+    updates_are_revision_checked(store).await;
+    in_flight_lists_unfinished_oldest_first(store).await;
+    history_is_idempotent_newest_first_and_limited(store).await;
+}
+
+/// An event ID is new once, then a redelivery until it expires.
+pub async fn deduplicates_events<S: StateStore + ?Sized>(store: &S) {
+    let later = Utc::now() + Duration::hours(1);
+    let event = EventId::new("contract-event-1");
+    assert!(store.remember_event(&event, later).await.unwrap());
+    assert!(!store.remember_event(&event, later).await.unwrap());
+    let expired = EventId::new("contract-event-expired");
+    let past = Utc::now() - Duration::seconds(1);
+    assert!(store.remember_event(&expired, past).await.unwrap());
+    assert!(
+        store.remember_event(&expired, later).await.unwrap(),
+        "an expired event ID counts as new"
+    );
+}
+
+/// One holder per service; the same holder may take it again; only the
+/// holder releases it.
+pub async fn locks_are_exclusive_and_reentrant<S: StateStore + ?Sized>(store: &S) {
+    let release = ServiceLock {
+        service: "contract-svc".into(),
+        holder: LockHolder::Release {
+            deployment: "d-1".into(),
+            version: "r-1".into(),
+            requester: "U01".into(),
+        },
+        since: Utc::now(),
+    };
+    let manual = ServiceLock {
+        service: "contract-svc".into(),
+        holder: LockHolder::Manual {
+            by: "U02".into(),
+            reason: Some("freeze".into()),
+        },
+        since: Utc::now(),
+    };
+    assert_eq!(
+        store.try_lock(&release).await.unwrap(),
+        LockAttempt::Acquired
+    );
+    assert_eq!(
+        store.try_lock(&release).await.unwrap(),
+        LockAttempt::Acquired
+    );
+    assert_eq!(
+        store.try_lock(&manual).await.unwrap(),
+        LockAttempt::Held(release.clone())
+    );
+    assert_eq!(
+        store.lock("contract-svc").await.unwrap(),
+        Some(release.clone())
+    );
+    assert!(store.locks().await.unwrap().contains(&release));
+    assert_eq!(
+        store.unlock("contract-svc", &manual.holder).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.unlock("contract-svc", &release.holder).await.unwrap(),
+        Some(release.clone())
+    );
+    assert_eq!(store.lock("contract-svc").await.unwrap(), None);
+    assert_eq!(
+        store.try_lock(&manual).await.unwrap(),
+        LockAttempt::Acquired
+    );
+    assert!(
+        store
+            .unlock("contract-svc", &manual.holder)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Creation is exclusive; an update must carry the stored revision, and
+/// of many concurrent updates from the same revision exactly one wins.
+pub async fn updates_are_revision_checked<S: StateStore + ?Sized>(store: &S) {
+    let record = sample_deployment("contract-d-rev", "contract-rev", 0);
+    store.create_deployment(&record).await.unwrap();
+    assert!(matches!(
+        store.create_deployment(&record).await,
+        Err(StateError::AlreadyExists { .. })
+    ));
+    let mut changed = record.clone();
+    changed.stage = Stage::Running;
+    let updated = store.update_deployment(&changed).await.unwrap();
+    assert_eq!(updated.revision, record.revision + 1);
+    assert_eq!(updated.stage, Stage::Running);
+    assert!(matches!(
+        store.update_deployment(&changed).await,
+        Err(StateError::Conflict { .. })
+    ));
+    assert_eq!(
+        store.deployment(&record.id).await.unwrap(),
+        Some(updated.clone())
+    );
+
+    let attempts = (0..16).map(|i| {
+        let mut attempt = updated.clone();
+        attempt.failure = Some(format!("writer {i}"));
+        async move { store.update_deployment(&attempt).await }
+    });
+    let results = futures_join_all(attempts).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+
+    let missing = sample_deployment("contract-missing", "x", 0);
+    assert!(matches!(
+        store.update_deployment(&missing).await,
+        Err(StateError::NotFound { .. })
+    ));
+}
+
+/// `in_flight` skips finished releases and is ordered by request time.
+pub async fn in_flight_lists_unfinished_oldest_first<S: StateStore + ?Sized>(store: &S) {
+    let newer = sample_deployment("contract-d-newer", "contract-if", 20);
+    let older = sample_deployment("contract-d-older", "contract-if", 10);
+    let mut done = sample_deployment("contract-d-done", "contract-if", 5);
+    done.stage = Stage::Succeeded;
+    for record in [&newer, &older, &done] {
+        store.create_deployment(record).await.unwrap();
+    }
+    let ids: Vec<String> = store
+        .in_flight()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.service == "contract-if")
+        .map(|d| d.id.to_string())
+        .collect();
+    assert_eq!(ids, ["contract-d-older", "contract-d-newer"]);
+}
+
+/// History keeps one entry per release, newest first, per service.
+pub async fn history_is_idempotent_newest_first_and_limited<S: StateStore + ?Sized>(store: &S) {
+    let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    for (i, version) in ["r-1", "r-2", "r-3"].iter().enumerate() {
+        let mut record = sample_deployment(&format!("contract-h-{i}"), "contract-h", 0);
+        record.version = (*version).to_owned();
+        record.stage = Stage::Succeeded;
+        let i = i64::try_from(i).unwrap();
+        let entry = ReleaseRecord::from_finished(&record, base + Duration::minutes(i));
+        store.append_history(&entry).await.unwrap();
+        store.append_history(&entry).await.unwrap();
+    }
+    let versions: Vec<String> = store
+        .history("contract-h", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, ["r-3", "r-2", "r-1"]);
+    assert_eq!(store.history("contract-h", 2).await.unwrap().len(), 2);
+    assert!(store.history("contract-none", 10).await.unwrap().is_empty());
+}
+
+/// Runs futures concurrently on the current task (no extra dependency).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for future in futures {
+        set.push(Box::pin(future));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, future) in outputs.iter_mut().zip(set.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(out) => *slot = Some(out),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}

@@ -1,0 +1,272 @@
+//! What the state store keeps: releases, locks, history.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::backend::Signal;
+use crate::ids::{ChannelId, DeploymentId, EventId, ExecutionId, MessageId, UserId};
+
+/// Where a release is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Stage {
+    /// Accepted, nothing started yet.
+    Requested,
+    /// Waiting for approvers (before the start, or at a document's approval
+    /// step).
+    AwaitingApproval,
+    /// The backend execution is being started.
+    Starting,
+    /// The backend execution runs.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with a failure.
+    Failed,
+    /// Rejected by an approver.
+    Rejected,
+    /// Cancelled.
+    Cancelled,
+    /// No decision or no completion in time.
+    TimedOut,
+}
+
+impl Stage {
+    /// Whether the release has finished for good.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Rejected | Self::Cancelled | Self::TimedOut
+        )
+    }
+
+    /// A lowercase word for messages and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::AwaitingApproval => "awaiting approval",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed out",
+        }
+    }
+}
+
+/// Whether a release is a deploy or a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseKind {
+    /// `deploy`.
+    Deploy,
+    /// `rollback`.
+    Rollback,
+}
+
+/// One counted approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub by: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A rejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Who rejected (`None` when decided outside chat by someone the
+    /// backend names in `outside_actor`).
+    pub by: Option<UserId>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, if they said.
+    pub reason: Option<String>,
+}
+
+/// One wait for approvers: before the start, or at one approval step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalState {
+    /// Which wait: `before_start`, or the backend's approval step name.
+    pub key: String,
+    /// When the approval was requested.
+    pub requested_at: DateTime<Utc>,
+    /// The approval request message in the thread, once posted.
+    pub message: Option<MessageId>,
+    /// Approvals counted so far.
+    pub approvals: Vec<Approval>,
+    /// The rejection, if any.
+    pub rejection: Option<Rejection>,
+    /// The decision claimed for sending to the backend: set once, by the
+    /// one caller whose revision-checked update won, before it signals.
+    pub decision: Option<Signal>,
+    /// Whether that decision has been delivered to the backend.
+    pub signalled: bool,
+    /// Set when the wait was decided outside chat (console, CLI), naming
+    /// who the backend says decided.
+    pub decided_outside: Option<String>,
+}
+
+impl ApprovalState {
+    /// A fresh wait.
+    pub fn new(key: impl Into<String>, requested_at: DateTime<Utc>) -> Self {
+        Self {
+            key: key.into(),
+            requested_at,
+            message: None,
+            approvals: Vec::new(),
+            rejection: None,
+            decision: None,
+            signalled: false,
+            decided_outside: None,
+        }
+    }
+
+    /// Who approved in this wait.
+    pub fn approvers(&self) -> Vec<UserId> {
+        self.approvals.iter().map(|a| a.by.clone()).collect()
+    }
+}
+
+/// One release, as the engine tracks it. Updates are revision-checked (see
+/// [`super::StateStore::update_deployment`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// chatdeploy's ID.
+    pub id: DeploymentId,
+    /// Deploy or rollback.
+    pub kind: ReleaseKind,
+    /// The canonical service name.
+    pub service: String,
+    /// The version.
+    pub version: String,
+    /// The environment.
+    pub environment: String,
+    /// The ticket, if given.
+    pub ticket: Option<String>,
+    /// Who asked.
+    pub requester: UserId,
+    /// The channel of the request.
+    pub channel: ChannelId,
+    /// The thread the release talks in (the request message's thread root).
+    pub thread: Option<MessageId>,
+    /// The one status message, updated in place, once posted.
+    pub status_message: Option<MessageId>,
+    /// The inbound event that asked for it.
+    pub source_event: EventId,
+    /// The backend idempotency token derived from `source_event`.
+    pub idempotency_token: Uuid,
+    /// The backend execution, once started.
+    pub execution: Option<ExecutionId>,
+    /// Where it is.
+    pub stage: Stage,
+    /// When it was asked for.
+    pub requested_at: DateTime<Utc>,
+    /// When the execution started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The current (or last) approval wait.
+    pub approval: Option<ApprovalState>,
+    /// Everyone who approved, over every wait.
+    pub approved_by: Vec<UserId>,
+    /// Who cancelled it, if someone did.
+    pub cancelled_by: Option<UserId>,
+    /// The failing step and its message, if it failed.
+    pub failure: Option<String>,
+    /// Bumped by the store on every successful update.
+    pub revision: u64,
+}
+
+/// One finished release, for `history` and `rollback`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    /// chatdeploy's ID.
+    pub deployment: DeploymentId,
+    /// Deploy or rollback.
+    pub kind: ReleaseKind,
+    /// The canonical service name.
+    pub service: String,
+    /// The version.
+    pub version: String,
+    /// The environment.
+    pub environment: String,
+    /// Who asked.
+    pub requester: UserId,
+    /// Who approved.
+    pub approved_by: Vec<UserId>,
+    /// How it ended (a terminal stage).
+    pub outcome: Stage,
+    /// When it was asked for.
+    pub requested_at: DateTime<Utc>,
+    /// When it finished.
+    pub ended_at: DateTime<Utc>,
+    /// The backend execution, if one was started.
+    pub execution: Option<ExecutionId>,
+}
+
+impl ReleaseRecord {
+    /// The history entry of a finished release.
+    pub fn from_finished(record: &DeploymentRecord, ended_at: DateTime<Utc>) -> Self {
+        Self {
+            deployment: record.id.clone(),
+            kind: record.kind,
+            service: record.service.clone(),
+            version: record.version.clone(),
+            environment: record.environment.clone(),
+            requester: record.requester.clone(),
+            approved_by: record.approved_by.clone(),
+            outcome: record.stage,
+            requested_at: record.requested_at,
+            ended_at,
+            execution: record.execution.clone(),
+        }
+    }
+}
+
+/// Who holds a service lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LockHolder {
+    /// A release in flight.
+    Release {
+        /// The release.
+        deployment: DeploymentId,
+        /// Its version.
+        version: String,
+        /// Who asked for it.
+        requester: UserId,
+    },
+    /// A person froze the service with `lock`.
+    Manual {
+        /// Who.
+        by: UserId,
+        /// Why, if they said.
+        reason: Option<String>,
+    },
+}
+
+/// A service lock: one release in flight per service, or a freeze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLock {
+    /// The canonical service name.
+    pub service: String,
+    /// Who holds it.
+    pub holder: LockHolder,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+/// The result of trying to take a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAttempt {
+    /// The lock is ours.
+    Acquired,
+    /// Someone else holds it.
+    Held(ServiceLock),
+}

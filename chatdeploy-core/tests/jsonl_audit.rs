@@ -1,0 +1,114 @@
+//! The JSONL audit sink: one record per line, durable, never interleaved,
+//! errors surfaced.
+
+use std::sync::Arc;
+
+use chatdeploy_core::audit::{AuditAction, AuditError, AuditEvent, AuditSink, JsonlAuditSink};
+use chatdeploy_core::{DeploymentId, UserId};
+
+fn event(task: usize, n: usize) -> AuditEvent {
+    let mut event = AuditEvent::new(
+        AuditAction::Requested,
+        Some(UserId::new(format!("U{task}"))),
+    );
+    event.deployment = Some(DeploymentId::new(format!("d-{task}-{n}")));
+    // A long reason makes a torn write far more likely if lines could interleave.
+    event.reason = Some("x".repeat(2000 + task));
+    event
+}
+
+fn read_events(path: &std::path::Path) -> Vec<AuditEvent> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is one complete JSON record"))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_record_is_one_json_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sink = JsonlAuditSink::open(&path).unwrap();
+    let first = event(1, 1);
+    let second = event(2, 1).with_reason("second");
+    sink.record(&first).await.unwrap();
+    sink.record(&second).await.unwrap();
+    assert_eq!(read_events(&path), vec![first, second]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with('\n'));
+    assert_eq!(text.lines().count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_records_never_interleave() {
+    const TASKS: usize = 32;
+    const PER_TASK: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sink = Arc::new(JsonlAuditSink::open(&path).unwrap());
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let sink = Arc::clone(&sink);
+        handles.push(tokio::spawn(async move {
+            for n in 0..PER_TASK {
+                sink.record(&event(task, n)).await.unwrap();
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let events = read_events(&path);
+    assert_eq!(events.len(), TASKS * PER_TASK);
+    for task in 0..TASKS {
+        let mine: Vec<String> = events
+            .iter()
+            .filter(|e| e.actor == Some(UserId::new(format!("U{task}"))))
+            .map(|e| e.deployment.as_ref().unwrap().to_string())
+            .collect();
+        let expected: Vec<String> = (0..PER_TASK).map(|n| format!("d-{task}-{n}")).collect();
+        assert_eq!(
+            mine, expected,
+            "each task's records are complete and in order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reopening_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    JsonlAuditSink::open(&path)
+        .unwrap()
+        .record(&event(1, 1))
+        .await
+        .unwrap();
+    JsonlAuditSink::open(&path)
+        .unwrap()
+        .record(&event(1, 2))
+        .await
+        .unwrap();
+    assert_eq!(read_events(&path).len(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_directory_fails_at_open_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("audit.jsonl");
+    let error = JsonlAuditSink::open(&path).unwrap_err();
+    assert!(matches!(error, AuditError::Io { .. }));
+    assert!(error.to_string().contains("no-such-dir"), "{error}");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_failed_write_is_returned_not_swallowed() {
+    // /dev/full accepts the open and fails every write with ENOSPC.
+    let sink = JsonlAuditSink::open("/dev/full").unwrap();
+    let error = sink.record(&event(1, 1)).await.unwrap_err();
+    let AuditError::Io { source, .. } = &error else {
+        panic!("expected an I/O error, got {error:?}");
+    };
+    assert_eq!(source.raw_os_error(), Some(28), "ENOSPC: {source}");
+}
