@@ -112,3 +112,38 @@ async fn a_failed_write_is_returned_not_swallowed() {
     };
     assert_eq!(source.raw_os_error(), Some(28), "ENOSPC: {source}");
 }
+
+#[tokio::test]
+async fn a_replayed_record_is_written_once_even_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let record = event(1, 1).with_id("d-1:started");
+    let sink = JsonlAuditSink::open(&path).unwrap();
+    sink.record(&record).await.unwrap();
+    sink.record(&record).await.unwrap();
+    let reopened = JsonlAuditSink::open(&path).unwrap();
+    reopened.record(&record).await.unwrap();
+    reopened.record(&event(1, 2)).await.unwrap();
+    assert_eq!(read_events(&path).len(), 2);
+}
+
+#[tokio::test]
+async fn a_torn_last_line_does_not_swallow_the_next_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    std::fs::write(&path, "{\"id\":\"torn\",\"at\":").unwrap();
+    let sink = JsonlAuditSink::open(&path).unwrap();
+    let record = event(1, 1);
+    sink.record(&record).await.unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0], "{\"id\":\"torn\",\"at\":",
+        "the torn line is kept as it was"
+    );
+    assert_eq!(
+        serde_json::from_str::<AuditEvent>(lines[1]).unwrap(),
+        record
+    );
+}

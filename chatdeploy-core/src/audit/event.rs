@@ -53,6 +53,10 @@ pub enum AuditAction {
 /// One record: who did what to which release, where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
+    /// The record's unique ID. Lifecycle records get a deterministic ID
+    /// (e.g. `d-3f2c9a1b2c:started`), so a step replayed after a restart
+    /// produces the same ID and sinks can drop the copy.
+    pub id: String,
     /// When.
     pub at: DateTime<Utc>,
     /// What.
@@ -94,9 +98,11 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// A record of `action` by `actor`, now, with every other field empty.
+    /// A record of `action` by `actor`, now, with a fresh random ID and
+    /// every other field empty.
     pub fn new(action: AuditAction, actor: Option<UserId>) -> Self {
         Self {
+            id: uuid::Uuid::new_v4().to_string(),
             at: Utc::now(),
             action,
             actor,
@@ -111,6 +117,13 @@ impl AuditEvent {
             source_event: None,
             reason: None,
         }
+    }
+
+    /// Sets the record's ID (see [`AuditEvent::id`]).
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
     }
 
     /// Sets the reason.

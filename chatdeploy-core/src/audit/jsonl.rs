@@ -1,7 +1,8 @@
 //! An append-only JSON Lines audit file, fsynced record by record.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,9 @@ use super::{AuditError, AuditEvent, AuditSink};
 /// under a lock, flushed and `fsync`ed before [`AuditSink::record`] returns,
 /// so records from concurrent tasks never interleave and an `Ok` survives a
 /// crash. A failed write is rolled back to the previous end of the file so
-/// that a half-written line never merges with the next record.
+/// that a half-written line never merges with the next record. The IDs of
+/// the records already in the file are read at open, so a record replayed
+/// after a restart is not written twice.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,16 +32,29 @@ use super::{AuditError, AuditEvent, AuditSink};
 #[derive(Debug, Clone)]
 pub struct JsonlAuditSink {
     path: PathBuf,
-    file: Arc<Mutex<File>>,
+    file: Arc<Mutex<AuditFile>>,
+}
+
+#[derive(Debug)]
+struct AuditFile {
+    file: File,
+    ids: HashSet<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    id: String,
 }
 
 impl JsonlAuditSink {
-    /// Opens (or creates) the file for appending.
+    /// Opens (or creates) the file for appending and reads the IDs of the
+    /// records already in it.
     ///
     /// # Errors
     ///
     /// [`AuditError::Io`] naming the path when it cannot be opened for
-    /// appending, e.g. its directory is missing or it is read-only.
+    /// reading and appending, e.g. its directory is missing or it is
+    /// read-only.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         let path = path.as_ref().to_path_buf();
         let io_error = |source| AuditError::Io {
@@ -46,7 +62,8 @@ impl JsonlAuditSink {
             source,
         };
         let existed = path.exists();
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .open(&path)
@@ -55,9 +72,10 @@ impl JsonlAuditSink {
             // Make the new file's directory entry durable too.
             sync_parent_dir(&path).map_err(io_error)?;
         }
+        let ids = existing_ids(&mut file).map_err(io_error)?;
         Ok(Self {
             path,
-            file: Arc::new(Mutex::new(file)),
+            file: Arc::new(Mutex::new(AuditFile { file, ids })),
         })
     }
 
@@ -67,6 +85,31 @@ impl JsonlAuditSink {
     }
 }
 
+/// Reads the IDs already in the file and makes sure it ends with a newline,
+/// so a line torn by a crash stays on its own line.
+fn existing_ids(file: &mut File) -> std::io::Result<HashSet<String>> {
+    let mut ids = HashSet::new();
+    let len = file.metadata()?.len();
+    if len == 0 || !file.metadata()?.is_file() {
+        return Ok(ids);
+    }
+    file.seek(SeekFrom::Start(0))?;
+    for line in BufReader::new(&mut *file).lines() {
+        // A torn or foreign line is kept as it is, never rewritten.
+        if let Ok(IdOnly { id }) = serde_json::from_str(&line?) {
+            ids.insert(id);
+        }
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+    }
+    Ok(ids)
+}
+
 fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
@@ -74,21 +117,31 @@ fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn append_line(file: &Mutex<File>, line: &[u8]) -> std::io::Result<()> {
-    let mut file = file
+fn append_line(audit: &Mutex<AuditFile>, id: String, line: &[u8]) -> std::io::Result<()> {
+    let mut audit = audit
         .lock()
         .map_err(|_| std::io::Error::other("audit file lock poisoned by an earlier panic"))?;
+    if audit.ids.contains(&id) {
+        return Ok(());
+    }
+    let file = &mut audit.file;
     let end = file.metadata()?.len();
     let written = file
         .write_all(line)
         .and_then(|()| file.flush())
         .and_then(|()| file.sync_data());
-    if written.is_err() {
-        // Best effort: cut a partial line so the file stays one record per
-        // line. The original error is what the caller needs to see.
-        let _ = file.set_len(end);
+    match written {
+        Ok(()) => {
+            audit.ids.insert(id);
+            Ok(())
+        }
+        Err(error) => {
+            // Best effort: cut a partial line so the file stays one record
+            // per line. The original error is what the caller needs to see.
+            let _ = file.set_len(end);
+            Err(error)
+        }
     }
-    written
 }
 
 #[async_trait]
@@ -98,8 +151,9 @@ impl AuditSink for JsonlAuditSink {
             serde_json::to_vec(event).map_err(|source| AuditError::Serialize { source })?;
         line.push(b'\n');
         let file = Arc::clone(&self.file);
+        let id = event.id.clone();
         // fsync blocks for milliseconds: keep it off the async workers.
-        tokio::task::spawn_blocking(move || append_line(&file, &line))
+        tokio::task::spawn_blocking(move || append_line(&file, id, &line))
             .await
             .map_err(|join| AuditError::Io {
                 path: self.path.clone(),

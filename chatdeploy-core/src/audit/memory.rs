@@ -63,7 +63,9 @@ impl AuditSink for InMemoryAuditSink {
                 message: format!("set to fail {:?} records", event.action),
             });
         }
-        inner.events.push(event.clone());
+        if !inner.events.iter().any(|e| e.id == event.id) {
+            inner.events.push(event.clone());
+        }
         Ok(())
     }
 }
@@ -83,6 +85,9 @@ mod tests {
                 .await
                 .is_err()
         );
+        sink.record(&AuditEvent::new(AuditAction::Requested, None))
+            .await
+            .unwrap();
         sink.record(&requested).await.unwrap();
         sink.set_failing(true);
         assert!(sink.record(&requested).await.is_err());

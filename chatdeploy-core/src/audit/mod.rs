@@ -64,7 +64,10 @@ impl AuditError {
 #[async_trait]
 pub trait AuditSink: Send + Sync {
     /// Writes one record durably: when this returns `Ok`, the record
-    /// survives a crash of the process.
+    /// survives a crash of the process. A record whose
+    /// [`id`](AuditEvent::id) the sink already holds is accepted without
+    /// being written again, so replaying a step after a restart leaves one
+    /// record.
     ///
     /// # Errors
     ///

@@ -40,6 +40,7 @@ pub fn sample_deployment(id: &str, service: &str, minutes: i64) -> DeploymentRec
         approved_by: Vec::new(),
         cancelled_by: None,
         failure: None,
+        finalized: false,
         revision: 0,
     }
 }
@@ -165,12 +166,15 @@ pub async fn updates_are_revision_checked<S: StateStore + ?Sized>(store: &S) {
     ));
 }
 
-/// `in_flight` skips finished releases and is ordered by request time.
+/// `in_flight` skips finalized releases (but not merely terminal ones) and
+/// is ordered by request time.
 pub async fn in_flight_lists_unfinished_oldest_first<S: StateStore + ?Sized>(store: &S) {
     let newer = sample_deployment("contract-d-newer", "contract-if", 20);
-    let older = sample_deployment("contract-d-older", "contract-if", 10);
+    let mut older = sample_deployment("contract-d-older", "contract-if", 10);
+    older.stage = Stage::Succeeded;
     let mut done = sample_deployment("contract-d-done", "contract-if", 5);
     done.stage = Stage::Succeeded;
+    done.finalized = true;
     for record in [&newer, &older, &done] {
         store.create_deployment(record).await.unwrap();
     }

@@ -139,7 +139,7 @@ impl StateStore for InMemoryStateStore {
             .lock_inner()
             .deployments
             .values()
-            .filter(|d| !d.stage.is_terminal())
+            .filter(|d| !d.finalized)
             .cloned()
             .collect();
         in_flight.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));

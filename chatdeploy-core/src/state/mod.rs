@@ -138,7 +138,8 @@ pub trait StateStore: Send + Sync {
     /// [`StateError::Unavailable`].
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StateError>;
 
-    /// Every release not in a terminal stage, oldest first.
+    /// Every release not yet [finalized](DeploymentRecord::finalized),
+    /// oldest first: what a restarted engine must pick up again.
     ///
     /// # Errors
     ///

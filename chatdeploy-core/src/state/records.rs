@@ -179,6 +179,10 @@ pub struct DeploymentRecord {
     pub cancelled_by: Option<UserId>,
     /// The failing step and its message, if it failed.
     pub failure: Option<String>,
+    /// Set once every step of finishing (outcome audited, history written,
+    /// lock released) is done; until then the release is resumed after a
+    /// restart even if its stage is terminal.
+    pub finalized: bool,
     /// Bumped by the store on every successful update.
     pub revision: u64,
 }
