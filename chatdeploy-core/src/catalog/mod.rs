@@ -12,6 +12,7 @@ mod error;
 mod raw;
 mod template;
 mod validate;
+mod validate_service;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
