@@ -79,24 +79,7 @@ impl Validator<'_> {
     }
 
     fn catalog(&self, raw: RawCatalog) -> Result<Catalog> {
-        let channels = &raw.chat.deploy_channels;
-        if channels.get_ref().is_empty() {
-            return Err(self.fail(Some(channels.span()), CatalogProblem::NoDeployChannels));
-        }
-        let mut deploy_channels = Vec::new();
-        for id in channels.get_ref() {
-            if !is_channel_id(id.get_ref()) {
-                let id_text = id.get_ref().clone();
-                return Err(self.fail(
-                    Some(id.span()),
-                    CatalogProblem::InvalidChannel { id: id_text },
-                ));
-            }
-            let id = ChannelId::new(id.get_ref().as_str());
-            if !deploy_channels.contains(&id) {
-                deploy_channels.push(id);
-            }
-        }
+        let chat = self.chat(&raw.chat.deploy_channels)?;
         let roles = self.roles(&raw.roles)?;
         let approval = self.approval(&raw.approval)?;
 
@@ -105,23 +88,48 @@ impl Validator<'_> {
             return Err(self.fail(services_span, CatalogProblem::NoServices));
         };
         let services = services.into_inner();
-        let index = self.names(&services)?;
+        let owners = self.names(&services)?;
         let mut built = Vec::with_capacity(services.len());
         for (name, service) in &services {
             built.push(self.service(name, service, &roles, &approval)?);
         }
         built.sort_by_key(|s| s.name.to_lowercase());
-        let index = index
+        let position: HashMap<&str, usize> = built
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let index = owners
             .into_iter()
-            .filter_map(|(key, owner)| built.iter().position(|s| s.name == owner).map(|i| (key, i)))
+            .filter_map(|(key, owner)| position.get(owner.as_str()).map(|&i| (key, i)))
             .collect();
         Ok(Catalog {
-            chat: ChatSettings { deploy_channels },
+            chat,
             roles,
             approval,
             services: built,
             index,
         })
+    }
+
+    fn chat(&self, channels: &SpannedList) -> Result<ChatSettings> {
+        if channels.get_ref().is_empty() {
+            return Err(self.fail(Some(channels.span()), CatalogProblem::NoDeployChannels));
+        }
+        let mut deploy_channels = Vec::new();
+        for id in channels.get_ref() {
+            if !is_channel_id(id.get_ref()) {
+                let problem = CatalogProblem::InvalidChannel {
+                    id: id.get_ref().clone(),
+                };
+                return Err(self.fail(Some(id.span()), problem));
+            }
+            let id = ChannelId::new(id.get_ref().as_str());
+            if !deploy_channels.contains(&id) {
+                deploy_channels.push(id);
+            }
+        }
+        Ok(ChatSettings { deploy_channels })
     }
 
     fn roles(&self, raw: &RawRoles) -> Result<Roles> {
