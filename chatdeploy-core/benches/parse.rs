@@ -1,1 +1,2 @@
+//! Placeholder until the parse benchmark lands.
 fn main() {}

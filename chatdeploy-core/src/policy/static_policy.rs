@@ -50,7 +50,6 @@ impl StaticApproverPolicy {
         }
     }
 
-    #[cfg(any())] // TEMP until catalog merge
     /// The policy the catalog describes, for every service in it.
     pub fn from_catalog(catalog: &Catalog, surface: Arc<dyn ChatSurface>) -> Self {
         let allow_self_approval = catalog.approval().allow_self_approval();

@@ -1,0 +1,156 @@
+//! Building an [`Engine`] from its parts.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{Clock, Engine, PollPolicy, Shared};
+use crate::audit::AuditSink;
+use crate::backend::DeployBackend;
+use crate::catalog::Catalog;
+use crate::chat::ChatSurface;
+use crate::policy::{ApproverPolicy, StaticApproverPolicy};
+use crate::state::StateStore;
+
+/// A part the engine cannot run without was not given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildEngineError {
+    /// A required part is missing.
+    #[error("the engine needs {part}: call EngineBuilder::{method}")]
+    Missing {
+        /// The part, e.g. `a catalog`.
+        part: &'static str,
+        /// The builder method that provides it.
+        method: &'static str,
+    },
+}
+
+/// Builds an [`Engine`]. The catalog, chat surface, backend, audit sink and
+/// state store are required; the approver policy defaults to
+/// [`StaticApproverPolicy::from_catalog`], polling to [`PollPolicy::default`].
+#[derive(Default)]
+pub struct EngineBuilder {
+    catalog: Option<Arc<Catalog>>,
+    chat: Option<Arc<dyn ChatSurface>>,
+    backend: Option<Arc<dyn DeployBackend>>,
+    policy: Option<Arc<dyn ApproverPolicy>>,
+    audit: Option<Arc<dyn AuditSink>>,
+    state: Option<Arc<dyn StateStore>>,
+    polling: Option<PollPolicy>,
+    dedupe_ttl: Option<Duration>,
+}
+
+impl fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("catalog", &self.catalog.is_some())
+            .field("chat", &self.chat.is_some())
+            .field("backend", &self.backend.is_some())
+            .field("policy", &self.policy.is_some())
+            .field("audit", &self.audit.is_some())
+            .field("state", &self.state.is_some())
+            .field("polling", &self.polling)
+            .finish()
+    }
+}
+
+impl EngineBuilder {
+    /// The validated configuration.
+    #[must_use]
+    pub fn with_catalog(mut self, catalog: impl Into<Arc<Catalog>>) -> Self {
+        self.catalog = Some(catalog.into());
+        self
+    }
+
+    /// Where the bot talks.
+    #[must_use]
+    pub fn with_chat(mut self, chat: Arc<dyn ChatSurface>) -> Self {
+        self.chat = Some(chat);
+        self
+    }
+
+    /// What runs releases.
+    #[must_use]
+    pub fn with_backend(mut self, backend: Arc<dyn DeployBackend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Who may approve (default: the catalog's static policy).
+    #[must_use]
+    pub fn with_policy(mut self, policy: Arc<dyn ApproverPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Where audit records go.
+    #[must_use]
+    pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Where state lives.
+    #[must_use]
+    pub fn with_state(mut self, state: Arc<dyn StateStore>) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// How often executions are polled.
+    #[must_use]
+    pub fn with_polling(mut self, polling: PollPolicy) -> Self {
+        self.polling = Some(polling);
+        self
+    }
+
+    /// How long inbound event IDs are remembered (default 24 hours).
+    #[must_use]
+    pub fn with_dedupe_ttl(mut self, ttl: Duration) -> Self {
+        self.dedupe_ttl = Some(ttl);
+        self
+    }
+
+    /// The engine.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildEngineError::Missing`] naming the first missing part.
+    pub fn build(self) -> Result<Engine, BuildEngineError> {
+        fn need<T>(
+            part: Option<T>,
+            what: &'static str,
+            method: &'static str,
+        ) -> Result<T, BuildEngineError> {
+            part.ok_or(BuildEngineError::Missing { part: what, method })
+        }
+        let catalog = need(self.catalog, "a catalog", "with_catalog")?;
+        let chat = need(self.chat, "a chat surface", "with_chat")?;
+        let backend = need(self.backend, "a deploy backend", "with_backend")?;
+        let audit = need(self.audit, "an audit sink", "with_audit")?;
+        let state = need(self.state, "a state store", "with_state")?;
+        let policy = self.policy.unwrap_or_else(|| {
+            Arc::new(StaticApproverPolicy::from_catalog(&catalog, Arc::clone(&chat)))
+        });
+        let (shutdown, _) = watch::channel(false);
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                catalog,
+                chat,
+                backend,
+                policy,
+                audit,
+                state,
+                polling: self.polling.unwrap_or_default(),
+                dedupe_ttl: self.dedupe_ttl.unwrap_or(Duration::from_secs(24 * 3600)),
+                clock: Clock::new(),
+                supervisors: Mutex::new(HashMap::new()),
+                shutdown,
+            }),
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! The engine: takes [`ChatEvent`]s and drives each release through its
+//! lifecycle with the five traits.
+//!
+//! ```text
+//! Requested -> (AwaitingApproval, if before_start) -> Starting -> Running
+//!   -> AwaitingApproval (document's approval step) -> Running
+//!   -> Succeeded | Failed | Rejected | Cancelled | TimedOut
+//! ```
+//!
+//! Command handlers validate, audit (fail closed) and record; one supervisor
+//! task per release then reconciles the stored record with the backend:
+//! starts the execution, polls it, opens approval waits, sends decided
+//! signals, enforces the approval timeout and finishes the release. Clicks
+//! only record decisions (revision-checked) and wake the supervisor, so
+//! every side effect has a single writer, and [`Engine::resume`] after a
+//! restart is simply a supervisor for every unfinished record.
+
+mod builder;
+mod clock;
+mod commands;
+mod decide;
+mod event;
+mod finish;
+mod ids;
+mod locks;
+mod poll;
+mod queries;
+mod render;
+mod router;
+mod supervisor;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::audit::{AuditEvent, AuditSink};
+use crate::backend::DeployBackend;
+use crate::catalog::Catalog;
+use crate::chat::{ChatSurface, Conversation, Message};
+use crate::ids::{DeploymentId, UserId};
+use crate::policy::ApproverPolicy;
+use crate::state::{StateError, StateStore};
+
+pub use builder::{BuildEngineError, EngineBuilder};
+pub use event::{ChatEvent, ChatEventKind, Handled};
+pub use ids::deployment_id_for;
+pub use poll::PollPolicy;
+
+use clock::Clock;
+use supervisor::Activity;
+
+/// The engine. Cheap to clone; clones share everything.
+///
+/// ```no_run
+/// # async fn demo(
+/// #     catalog: chatdeploy_core::Catalog,
+/// #     chat: std::sync::Arc<dyn chatdeploy_core::chat::ChatSurface>,
+/// #     backend: std::sync::Arc<dyn chatdeploy_core::backend::DeployBackend>,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use chatdeploy_core::audit::JsonlAuditSink;
+/// use chatdeploy_core::engine::{ChatEvent, Engine};
+/// use chatdeploy_core::state::InMemoryStateStore;
+///
+/// let engine = Engine::builder()
+///     .with_catalog(catalog)
+///     .with_chat(chat)
+///     .with_backend(backend)
+///     .with_audit(Arc::new(JsonlAuditSink::open("audit.jsonl")?))
+///     .with_state(Arc::new(InMemoryStateStore::new()))
+///     .build()?;
+/// engine.resume().await?;
+/// engine
+///     .handle(ChatEvent::command("Ev1", "U01", "C0PRODDEPLOY", "deploy app r-99.1.0"))
+///     .await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("supervisors", &self.shared.supervisors().len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct SupervisorHandle {
+    wake: Arc<Notify>,
+    activity: watch::Receiver<Activity>,
+}
+
+pub(crate) struct Shared {
+    catalog: Arc<Catalog>,
+    chat: Arc<dyn ChatSurface>,
+    backend: Arc<dyn DeployBackend>,
+    policy: Arc<dyn ApproverPolicy>,
+    audit: Arc<dyn AuditSink>,
+    state: Arc<dyn StateStore>,
+    polling: PollPolicy,
+    dedupe_ttl: Duration,
+    clock: Clock,
+    supervisors: Mutex<HashMap<DeploymentId, SupervisorHandle>>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Why [`Engine::resume`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The in-flight releases could not be read.
+    #[error("could not read the releases in flight")]
+    State(#[source] StateError),
+}
+
+impl Engine {
+    /// A builder; see [`EngineBuilder`].
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Handles one inbound event to the end of its synchronous part (reply,
+    /// audit, records); release work continues in background tasks.
+    /// Never fails: every problem is answered to the person and logged.
+    pub async fn handle(&self, event: ChatEvent) -> Handled {
+        router::handle(&self.shared, event).await
+    }
+
+    /// Picks up every unfinished release from the state store (after a
+    /// restart) and watches it again; nothing is started or signalled
+    /// twice. Returns how many releases were picked up.
+    ///
+    /// # Errors
+    ///
+    /// [`ResumeError::State`] when the state store cannot be read.
+    pub async fn resume(&self) -> Result<usize, ResumeError> {
+        let in_flight = self.shared.state.in_flight().await.map_err(ResumeError::State)?;
+        let count = in_flight.len();
+        for record in in_flight {
+            tracing::info!(deployment = %record.id, stage = ?record.stage, "resuming release");
+            supervisor::spawn(&self.shared, record.id.clone(), true);
+        }
+        Ok(count)
+    }
+
+    /// Waits until every release this engine supervises is finished or
+    /// waiting on a person (an approval).
+    pub async fn until_settled(&self) {
+        loop {
+            let settled = self
+                .shared
+                .supervisors()
+                .values()
+                .all(|handle| *handle.activity.borrow() != Activity::Busy);
+            if settled {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many releases this engine is supervising now.
+    pub fn supervised(&self) -> usize {
+        self.shared
+            .supervisors()
+            .values()
+            .filter(|handle| *handle.activity.borrow() != Activity::Done)
+            .count()
+    }
+
+    /// Stops supervising: background tasks end at their next step and the
+    /// state store keeps every release for [`Engine::resume`].
+    pub fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+impl Shared {
+    fn supervisors(&self) -> MutexGuard<'_, HashMap<DeploymentId, SupervisorHandle>> {
+        self.supervisors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Wakes a release's supervisor, e.g. after a decision was recorded.
+    fn wake(&self, deployment: &DeploymentId) {
+        if let Some(handle) = self.supervisors().get(deployment) {
+            handle.wake.notify_one();
+        }
+    }
+
+    /// Records an audit event; the caller decides whether a failure stops
+    /// the action (before acting) or is only logged (after).
+    async fn audit(&self, event: AuditEvent) -> Result<(), crate::audit::AuditError> {
+        self.audit.record(&event).await.inspect_err(|error| {
+            tracing::error!(%error, action = ?event.action, id = %event.id, "audit record failed");
+        })
+    }
+
+    /// Records an audit event of something that already happened; retries
+    /// a few times, then logs the record in full so it is not lost.
+    async fn audit_after(&self, event: AuditEvent) {
+        for attempt in 0..5u32 {
+            if self.audit.record(&event).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt)).await;
+        }
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        tracing::error!(record = %json, "audit record could not be written after retries");
+    }
+
+    /// Shows `message` to `user` only; failures are logged (the person can
+    /// ask again, the release is not affected).
+    async fn tell(&self, to: &Conversation, user: &UserId, message: Message) {
+        if let Err(error) = self.chat.post_ephemeral(to, user, &message).await {
+            tracing::warn!(%error, hint = %error.hint(), "could not send an ephemeral reply");
+        }
+    }
+
+    /// Posts `message` into `to`; failures are logged.
+    async fn say(&self, to: &Conversation, message: Message) {
+        if let Err(error) = self.chat.post(to, &message).await {
+            tracing::warn!(%error, hint = %error.hint(), "could not post a reply");
+        }
+    }
+}
