@@ -16,6 +16,7 @@ pub mod backend;
 pub mod catalog;
 pub mod chat;
 pub mod command;
+pub mod engine;
 pub mod ids;
 pub mod policy;
 pub mod state;

@@ -1,5 +1,7 @@
 //! The service catalog: loading, lookups, rendering and every load error.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::path::PathBuf;
 use std::time::Duration;
 

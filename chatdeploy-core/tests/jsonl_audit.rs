@@ -1,6 +1,8 @@
 //! The JSONL audit sink: one record per line, durable, never interleaved,
 //! errors surfaced.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::sync::Arc;
 
 use chatdeploy_core::audit::{AuditAction, AuditError, AuditEvent, AuditSink, JsonlAuditSink};

@@ -1,5 +1,7 @@
 //! Every error the parser produces, and exactly how it reads.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use chatdeploy_core::command::MAX_INPUT_BYTES;
 use chatdeploy_core::{ParseCommandError, Verb, parse};
 

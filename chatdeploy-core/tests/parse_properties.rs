@@ -1,6 +1,8 @@
 //! Properties of the parser: it never panics, `Display` and `parse` round
 //! trip, and Slack's decorations do not change what a command means.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use chatdeploy_core::{Command, Verb, parse};
 use proptest::prelude::*;
 use proptest::sample::select;

@@ -134,7 +134,10 @@ impl EngineBuilder {
         let audit = need(self.audit, "an audit sink", "with_audit")?;
         let state = need(self.state, "a state store", "with_state")?;
         let policy = self.policy.unwrap_or_else(|| {
-            Arc::new(StaticApproverPolicy::from_catalog(&catalog, Arc::clone(&chat)))
+            Arc::new(StaticApproverPolicy::from_catalog(
+                &catalog,
+                Arc::clone(&chat),
+            ))
         });
         let (shutdown, _) = watch::channel(false);
         Ok(Engine {

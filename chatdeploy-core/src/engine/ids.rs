@@ -20,7 +20,9 @@ pub fn deployment_id_for(source: &EventId) -> DeploymentId {
 pub(crate) fn looks_like_deployment_id(text: &str) -> bool {
     text.len() == 12
         && text.starts_with("d-")
-        && text[2..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && text[2..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 #[cfg(test)]

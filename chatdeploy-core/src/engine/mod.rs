@@ -24,6 +24,7 @@ mod finish;
 mod ids;
 mod locks;
 mod poll;
+mod polling;
 mod queries;
 mod render;
 mod router;
@@ -141,7 +142,12 @@ impl Engine {
     ///
     /// [`ResumeError::State`] when the state store cannot be read.
     pub async fn resume(&self) -> Result<usize, ResumeError> {
-        let in_flight = self.shared.state.in_flight().await.map_err(ResumeError::State)?;
+        let in_flight = self
+            .shared
+            .state
+            .in_flight()
+            .await
+            .map_err(ResumeError::State)?;
         let count = in_flight.len();
         for record in in_flight {
             tracing::info!(deployment = %record.id, stage = ?record.stage, "resuming release");

@@ -87,9 +87,13 @@ mod tests {
             let full = (policy.throttle_base * 2u32.pow(attempt)).min(policy.throttle_max);
             assert!(delay >= full / 2 && delay <= full, "{attempt}: {delay:?}");
         }
-        assert_eq!(policy.throttle_delay(3, "d-1"), policy.throttle_delay(3, "d-1"));
-        let spread: std::collections::HashSet<_> =
-            (0..20).map(|i| policy.throttle_delay(4, &format!("d-{i}"))).collect();
+        assert_eq!(
+            policy.throttle_delay(3, "d-1"),
+            policy.throttle_delay(3, "d-1")
+        );
+        let spread: std::collections::HashSet<_> = (0..20)
+            .map(|i| policy.throttle_delay(4, &format!("d-{i}")))
+            .collect();
         assert!(spread.len() > 10, "jitter spreads releases apart");
         assert!(policy.throttle_delay(60, "d-1") <= policy.throttle_max);
     }

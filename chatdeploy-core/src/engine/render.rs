@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::backend::Signal;
 use crate::backend::{ExecutionSnapshot, StepStatus};
 use crate::chat::{Button, ButtonAction, ButtonStyle, Confirm, Message, StepLine, StepState, Tone};
 use crate::ids::{Principal, UserId};
 use crate::state::{ApprovalState, DeploymentRecord, ReleaseKind, Stage};
-use crate::backend::Signal;
 
 /// Links to the record of a release.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +71,10 @@ fn headline(record: &DeploymentRecord, snapshot: Option<&ExecutionSnapshot>) -> 
             Tone::Attention,
         ),
         Stage::AwaitingApproval => (
-            format!("{title}: waiting for approval at step {}", wait_step.unwrap_or("?")),
+            format!(
+                "{title}: waiting for approval at step {}",
+                wait_step.unwrap_or("?")
+            ),
             Tone::Attention,
         ),
         Stage::Starting => (format!("{title}: starting"), Tone::Progress),
@@ -79,13 +82,16 @@ fn headline(record: &DeploymentRecord, snapshot: Option<&ExecutionSnapshot>) -> 
             let current = snapshot.and_then(|s| {
                 s.steps
                     .iter()
-                    .position(|step| matches!(step.status, StepStatus::Running | StepStatus::Waiting))
+                    .position(|step| {
+                        matches!(step.status, StepStatus::Running | StepStatus::Waiting)
+                    })
                     .map(|i| (i + 1, s.steps.len(), s.steps[i].name.clone()))
             });
             match current {
-                Some((n, of, name)) => {
-                    (format!("{title}: running step {n} of {of} ({name})"), Tone::Progress)
-                }
+                Some((n, of, name)) => (
+                    format!("{title}: running step {n} of {of} ({name})"),
+                    Tone::Progress,
+                ),
                 None => (format!("{title}: running"), Tone::Progress),
             }
         }
@@ -229,8 +235,7 @@ pub(crate) fn approval_request(
                 || "nobody decided in time".to_owned(),
                 |by| format!("rejected by {}", mention(by)),
             );
-            let mut message =
-                Message::text(format!("{title}: {by}.")).with_tone(Tone::Failure);
+            let mut message = Message::text(format!("{title}: {by}.")).with_tone(Tone::Failure);
             if let Some(reason) = &rejection.reason {
                 message = message.with_field("Reason", reason.clone());
             }
@@ -296,6 +301,9 @@ mod tests {
         use std::time::Duration;
         assert_eq!(format_duration(Duration::from_secs(42)), "42s");
         assert_eq!(format_duration(Duration::from_secs(252)), "4m 12s");
-        assert_eq!(format_duration(Duration::from_secs(3 * 3600 + 120)), "3h 2m");
+        assert_eq!(
+            format_duration(Duration::from_secs(3 * 3600 + 120)),
+            "3h 2m"
+        );
     }
 }

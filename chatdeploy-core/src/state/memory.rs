@@ -162,7 +162,7 @@ impl StateStore for InMemoryStateStore {
             .filter(|e| e.service == service)
             .cloned()
             .collect();
-        entries.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.ended_at));
         entries.truncate(limit);
         Ok(entries)
     }

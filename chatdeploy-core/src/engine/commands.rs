@@ -1,0 +1,238 @@
+//! `deploy` and `rollback`: validate, audit (fail closed), lock, record, and
+//! hand the release to its supervisor.
+
+use std::sync::Arc;
+
+use crate::audit::AuditAction;
+use crate::catalog::Service;
+use crate::state::{
+    DeploymentRecord, LockAttempt, LockHolder, ReleaseKind, ServiceLock, Stage, StateError,
+};
+
+use super::event::Handled;
+use super::render::{format_time, mention};
+use super::router::{self, Request, is_deployer, refuse};
+use super::{Shared, deployment_id_for, supervisor};
+use crate::backend::idempotency_token;
+
+/// What the person asked to release.
+pub(crate) enum ReleaseAsk {
+    Deploy {
+        version: String,
+        environment: Option<String>,
+        ticket: Option<String>,
+    },
+    Rollback {
+        version: Option<String>,
+    },
+}
+
+pub(crate) const STATE_UNAVAILABLE: &str =
+    "chatdeploy cannot reach its state store right now, so nothing was done; try again shortly.";
+
+pub(crate) async fn release(
+    shared: &Arc<Shared>,
+    request: &Request<'_>,
+    service_name: &str,
+    ask: ReleaseAsk,
+) -> Handled {
+    let service = match router::service(shared, request, service_name).await {
+        Ok(service) => service,
+        Err(handled) => return handled,
+    };
+    if !is_deployer(shared, request, service).await {
+        let sentence = format!(
+            "You are not a deployer of {}; ask the platform team to add you to `deployers`.",
+            service.name()
+        );
+        return refuse(shared, request, sentence, Some(service.name())).await;
+    }
+    let (kind, version, environment, ticket) = match resolve(shared, service, ask).await {
+        Ok(resolved) => resolved,
+        Err(sentence) => return refuse(shared, request, sentence, Some(service.name())).await,
+    };
+    let event = request.event;
+    let id = deployment_id_for(&event.id);
+    let now = shared.clock.now();
+    let record = DeploymentRecord {
+        id: id.clone(),
+        kind,
+        service: service.name().to_owned(),
+        version,
+        environment,
+        ticket,
+        requester: event.user.clone(),
+        channel: event.channel.clone(),
+        thread: event.reply_to().thread,
+        status_message: None,
+        source_event: event.id.clone(),
+        idempotency_token: idempotency_token(&event.id, "start"),
+        execution: None,
+        stage: Stage::Requested,
+        requested_at: now,
+        started_at: None,
+        ended_at: None,
+        approval: None,
+        approved_by: Vec::new(),
+        cancelled_by: None,
+        failure: None,
+        finalized: false,
+        revision: 0,
+    };
+
+    // Fail closed: no record of the request, no release.
+    let mut audit = request.audit(AuditAction::Requested);
+    audit.service = Some(record.service.clone());
+    audit.version = Some(record.version.clone());
+    audit.environment = Some(record.environment.clone());
+    audit.deployment = Some(id.clone());
+    if let Err(error) = shared.audit(audit).await {
+        shared
+            .tell(
+                &event.reply_to(),
+                &event.user,
+                crate::chat::Message::text(error.user_message()),
+            )
+            .await;
+        return Handled::Refused;
+    }
+
+    let lock = ServiceLock {
+        service: record.service.clone(),
+        holder: LockHolder::Release {
+            deployment: id.clone(),
+            version: record.version.clone(),
+            requester: record.requester.clone(),
+        },
+        since: now,
+    };
+    match shared.state.try_lock(&lock).await {
+        Ok(LockAttempt::Acquired) => {}
+        Ok(LockAttempt::Held(held)) => {
+            return refuse(shared, request, busy_sentence(&held), Some(service.name())).await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot take the service lock");
+            return refuse(
+                shared,
+                request,
+                STATE_UNAVAILABLE.to_owned(),
+                Some(service.name()),
+            )
+            .await;
+        }
+    }
+    match shared.state.create_deployment(&record).await {
+        Ok(()) => {}
+        // An earlier delivery of this event already created it (its dedupe
+        // record was lost): that release goes on, this one is a duplicate.
+        Err(StateError::AlreadyExists { .. }) => return Handled::Duplicate,
+        Err(error) => {
+            tracing::error!(%error, "cannot store the release");
+            let _ = shared.state.unlock(&lock.service, &lock.holder).await;
+            return refuse(
+                shared,
+                request,
+                STATE_UNAVAILABLE.to_owned(),
+                Some(service.name()),
+            )
+            .await;
+        }
+    }
+    supervisor::spawn(shared, id.clone(), false);
+    Handled::Released(id)
+}
+
+/// The version, environment and ticket of the release, or why not.
+async fn resolve(
+    shared: &Shared,
+    service: &Service,
+    ask: ReleaseAsk,
+) -> Result<(ReleaseKind, String, String, Option<String>), String> {
+    match ask {
+        ReleaseAsk::Deploy {
+            version,
+            environment,
+            ticket,
+        } => {
+            service.check_version(&version).map_err(|e| e.to_string())?;
+            let environment = service
+                .environment(environment.as_deref())
+                .map_err(|e| e.to_string())?;
+            Ok((ReleaseKind::Deploy, version, environment.to_owned(), ticket))
+        }
+        ReleaseAsk::Rollback { version } => {
+            let environment = service.default_environment().to_owned();
+            let version = match version {
+                Some(version) => {
+                    service.check_version(&version).map_err(|e| e.to_string())?;
+                    version
+                }
+                None => previous_successful(shared, service, &environment)
+                    .await?
+                    .ok_or_else(|| {
+                        format!(
+                            "There is no earlier successful release of {} in {environment} to \
+                             roll back to; type `rollback {} to <version>`.",
+                            service.name(),
+                            service.name()
+                        )
+                    })?,
+            };
+            Ok((ReleaseKind::Rollback, version, environment, None))
+        }
+    }
+}
+
+/// The last successful version before the current one (the newest
+/// successful release) in `environment`.
+async fn previous_successful(
+    shared: &Shared,
+    service: &Service,
+    environment: &str,
+) -> Result<Option<String>, String> {
+    let history = shared
+        .state
+        .history(service.name(), 200)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot read release history");
+            STATE_UNAVAILABLE.to_owned()
+        })?;
+    let mut successful = history
+        .iter()
+        .filter(|e| e.outcome == Stage::Succeeded && e.environment == environment);
+    let Some(current) = successful.next() else {
+        return Ok(None);
+    };
+    Ok(successful
+        .find(|e| e.version != current.version)
+        .map(|e| e.version.clone()))
+}
+
+/// Why a service is not free, and what to do about it.
+pub(crate) fn busy_sentence(lock: &ServiceLock) -> String {
+    let since = format_time(lock.since);
+    match &lock.holder {
+        LockHolder::Release {
+            deployment,
+            version,
+            requester,
+        } => format!(
+            "{} is busy: {} is releasing {version} since {since} (release {deployment}). Wait \
+             for it to finish, or type `cancel {deployment}`.",
+            lock.service,
+            mention(requester)
+        ),
+        LockHolder::Manual { by, reason } => format!(
+            "{} is locked by {} since {since}{}. Ask them, or type `unlock {}` when it is safe.",
+            lock.service,
+            mention(by),
+            reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            lock.service
+        ),
+    }
+}

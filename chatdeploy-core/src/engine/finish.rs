@@ -1,0 +1,113 @@
+//! Finishing a release: outcome recorded, audited, added to history, lock
+//! released, summary posted; each step safe to repeat after a restart.
+
+use crate::audit::AuditAction;
+use crate::state::{DeploymentRecord, LockHolder, ReleaseRecord, Stage};
+
+use super::render;
+use super::supervisor::{Activity, Next, Supervisor};
+
+impl Supervisor {
+    /// Finishes `record`, whose stage is the outcome. Stores the outcome
+    /// first, so that a restart in the middle finishes the same way.
+    pub(super) async fn finish(&mut self, mut record: DeploymentRecord) -> Next {
+        let stored = match self.shared.state.deployment(&record.id).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Next::Done,
+            Err(error) => {
+                tracing::error!(%error, deployment = %self.id, "cannot read the release");
+                return Next::Sleep(self.retry_delay(), Activity::Busy);
+            }
+        };
+        if !stored.stage.is_terminal() {
+            if stored.revision != record.revision {
+                return Next::Continue;
+            }
+            record.ended_at = Some(self.shared.clock.now());
+            record = match self.save(&record).await {
+                Ok(saved) => saved,
+                Err(next) => return next,
+            };
+        } else {
+            record = stored;
+        }
+        let ended_at = record.ended_at.unwrap_or_else(|| self.shared.clock.now());
+
+        let action = match record.stage {
+            Stage::Succeeded => AuditAction::Succeeded,
+            Stage::Rejected => AuditAction::Rejected,
+            Stage::Cancelled => AuditAction::Cancelled,
+            Stage::TimedOut => AuditAction::TimedOut,
+            _ => AuditAction::Failed,
+        };
+        let mut event = self.audit_record(action, &record, "outcome");
+        event.actor = match record.stage {
+            Stage::Cancelled => record.cancelled_by.clone(),
+            _ => None,
+        };
+        event.reason = record.failure.clone().or_else(|| {
+            record
+                .approval
+                .as_ref()
+                .and_then(|w| w.rejection.as_ref())
+                .and_then(|r| r.reason.clone())
+        });
+        self.shared.audit_after(event).await;
+
+        if let Err(error) = self
+            .shared
+            .state
+            .append_history(&ReleaseRecord::from_finished(&record, ended_at))
+            .await
+        {
+            tracing::error!(%error, deployment = %self.id, "cannot write history; retrying");
+            return Next::Sleep(self.retry_delay(), Activity::Busy);
+        }
+        let holder = LockHolder::Release {
+            deployment: record.id.clone(),
+            version: record.version.clone(),
+            requester: record.requester.clone(),
+        };
+        if let Err(error) = self.shared.state.unlock(&record.service, &holder).await {
+            tracing::error!(%error, deployment = %self.id, "cannot release the lock; retrying");
+            return Next::Sleep(self.retry_delay(), Activity::Busy);
+        }
+
+        self.refresh_status(&record).await;
+        self.refresh_approval_request(&record).await;
+        let summary = render::summary(&record, &self.links(&record), self.shared.clock.now());
+        self.post_summary(&record, summary).await;
+
+        record.finalized = true;
+        match self.save(&record).await {
+            Ok(_) => Next::Done,
+            // Someone else changed it meanwhile: run the (repeatable)
+            // finishing steps again on the fresh record.
+            Err(next) => next,
+        }
+    }
+
+    /// Posts the summary, retrying a chat outage a few times: the release
+    /// is over either way, and the status message already says how.
+    async fn post_summary(&mut self, record: &DeploymentRecord, summary: crate::chat::Message) {
+        for attempt in 0..5u32 {
+            match self.shared.chat.post(&Self::thread(record), &summary).await {
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(%error, hint = %error.hint(), attempt, deployment = %self.id, "cannot post the summary");
+                    let delay = match &error {
+                        crate::chat::ChatError::RateLimited {
+                            retry_after: Some(after),
+                        } => *after,
+                        _ => self
+                            .shared
+                            .polling
+                            .throttle_delay(attempt, self.id.as_str()),
+                    };
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        tracing::error!(deployment = %self.id, summary = %summary.text, "summary could not be posted");
+    }
+}

@@ -1,0 +1,290 @@
+//! The read-only commands: `status`, `history`, `services`, `runbook`,
+//! `help`. Answered in the thread, audited as queries.
+
+use crate::audit::AuditAction;
+use crate::catalog::{ApprovalMode, Service};
+use crate::chat::Message;
+use crate::command::{Command, Verb};
+use crate::state::{DeploymentRecord, LockHolder, ServiceLock, Stage};
+
+use super::Shared;
+use super::commands::STATE_UNAVAILABLE;
+use super::event::Handled;
+use super::render::{format_time, mention, mention_principal, mentions};
+use super::router::{self, Request, refuse};
+
+/// Releases listed by `history` when no n is given.
+const DEFAULT_HISTORY: usize = 5;
+
+pub(crate) async fn answer(shared: &Shared, request: &Request<'_>, command: &Command) -> Handled {
+    let answer = match command {
+        Command::Status { service: None } => status_all(shared).await,
+        Command::Status {
+            service: Some(name),
+        } => match router::service(shared, request, name).await {
+            Ok(service) => status_one(shared, service).await,
+            Err(handled) => return handled,
+        },
+        Command::History { service, limit } => {
+            match router::service(shared, request, service).await {
+                Ok(service) => {
+                    history(
+                        shared,
+                        service,
+                        limit.map_or(DEFAULT_HISTORY, |n| n as usize),
+                    )
+                    .await
+                }
+                Err(handled) => return handled,
+            }
+        }
+        Command::Runbook { service } => match router::service(shared, request, service).await {
+            Ok(service) => Ok(runbook(service)),
+            Err(handled) => return handled,
+        },
+        Command::Services => Ok(services(shared)),
+        Command::Help { topic } => Ok(help(shared, *topic)),
+        _ => Ok(help(shared, None)),
+    };
+    let message = match answer {
+        Ok(message) => message,
+        Err(()) => return refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await,
+    };
+    let mut audit = request.audit(AuditAction::Queried);
+    audit.service = command.service().map(str::to_owned);
+    let _ = shared.audit(audit).await;
+    shared.say(&request.event.reply_to(), message).await;
+    Handled::Answered
+}
+
+/// One line about a service: current version, release in flight, lock.
+async fn service_line(
+    shared: &Shared,
+    service: &Service,
+    in_flight: &[DeploymentRecord],
+    locks: &[ServiceLock],
+) -> Result<String, ()> {
+    let history = shared
+        .state
+        .history(service.name(), 200)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot read history");
+        })?;
+    let mut parts = Vec::new();
+    for environment in service.environments() {
+        if let Some(current) = history
+            .iter()
+            .find(|e| e.outcome == Stage::Succeeded && &e.environment == environment)
+        {
+            parts.push(format!(
+                "{} in {environment} (since {}, by {})",
+                current.version,
+                format_time(current.ended_at),
+                mention(&current.requester)
+            ));
+        }
+    }
+    let mut line = format!("*{}*: ", service.name());
+    if parts.is_empty() {
+        line.push_str("no release through chatdeploy yet");
+    } else {
+        line.push_str(&parts.join("; "));
+    }
+    for record in in_flight
+        .iter()
+        .filter(|r| r.service == service.name() && !r.stage.is_terminal())
+    {
+        line.push_str(&format!(
+            ". In flight: {} to {}, {} (release {}, requested by {})",
+            record.version,
+            record.environment,
+            record.stage.as_str(),
+            record.id,
+            mention(&record.requester)
+        ));
+    }
+    if let Some(lock) = locks.iter().find(|l| l.service == service.name()) {
+        if let LockHolder::Manual { by, reason } = &lock.holder {
+            line.push_str(&format!(
+                ". Locked by {} since {}{}",
+                mention(by),
+                format_time(lock.since),
+                reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    line.push('.');
+    Ok(line)
+}
+
+async fn in_flight_and_locks(
+    shared: &Shared,
+) -> Result<(Vec<DeploymentRecord>, Vec<ServiceLock>), ()> {
+    let in_flight = shared.state.in_flight().await.map_err(|error| {
+        tracing::error!(%error, "cannot read releases in flight");
+    })?;
+    let locks = shared.state.locks().await.map_err(|error| {
+        tracing::error!(%error, "cannot read locks");
+    })?;
+    Ok((in_flight, locks))
+}
+
+async fn status_all(shared: &Shared) -> Result<Message, ()> {
+    let (in_flight, locks) = in_flight_and_locks(shared).await?;
+    let mut lines = Vec::new();
+    for service in shared.catalog.services() {
+        lines.push(service_line(shared, service, &in_flight, &locks).await?);
+    }
+    let busy = in_flight.iter().filter(|r| !r.stage.is_terminal()).count();
+    Ok(Message::text(format!(
+        "Status of {} services, {busy} release(s) in flight:",
+        lines.len()
+    ))
+    .with_detail(lines.join("\n")))
+}
+
+async fn status_one(shared: &Shared, service: &Service) -> Result<Message, ()> {
+    let (in_flight, locks) = in_flight_and_locks(shared).await?;
+    Ok(Message::text(
+        service_line(shared, service, &in_flight, &locks).await?,
+    ))
+}
+
+async fn history(shared: &Shared, service: &Service, limit: usize) -> Result<Message, ()> {
+    let entries = shared
+        .state
+        .history(service.name(), limit)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot read history");
+        })?;
+    if entries.is_empty() {
+        return Ok(Message::text(format!(
+            "No release of {} has finished through chatdeploy yet.",
+            service.name()
+        )));
+    }
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let approvers = if e.approved_by.is_empty() {
+                "no approval".to_owned()
+            } else {
+                format!("approved by {}", mentions(&e.approved_by))
+            };
+            format!(
+                "{} {} to {}: {} (by {}, {approvers}, {}, release {})",
+                format_time(e.ended_at),
+                e.version,
+                e.environment,
+                e.outcome.as_str(),
+                mention(&e.requester),
+                match e.kind {
+                    crate::state::ReleaseKind::Deploy => "deploy",
+                    crate::state::ReleaseKind::Rollback => "rollback",
+                },
+                e.deployment
+            )
+        })
+        .collect();
+    Ok(Message::text(format!(
+        "Last {} release(s) of {}, newest first:",
+        entries.len(),
+        service.name()
+    ))
+    .with_detail(lines.join("\n")))
+}
+
+fn runbook(service: &Service) -> Message {
+    match service.runbook() {
+        Some(url) => Message::text(format!("Runbook of {}: {url}", service.name()))
+            .with_link(format!("{} runbook", service.name()), url),
+        None => Message::text(format!(
+            "{} has no runbook configured; add `runbook = \"https://…\"` to its section of the \
+             configuration.",
+            service.name()
+        )),
+    }
+}
+
+fn version_format(service: &Service) -> String {
+    match service.version_example() {
+        Some(example) => format!("like `{example}`"),
+        None => format!("matching `{}`", service.version_pattern().as_str()),
+    }
+}
+
+fn services(shared: &Shared) -> Message {
+    let lines: Vec<String> = shared
+        .catalog
+        .services()
+        .map(|service| {
+            let aliases = if service.aliases().is_empty() {
+                String::new()
+            } else {
+                format!(" (also {})", service.aliases().join(", "))
+            };
+            let description = service
+                .description()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            let approval = match service.approval_mode() {
+                ApprovalMode::None => "no approval".to_owned(),
+                mode => format!(
+                    "{} approval(s) {} from {}",
+                    service.min_approvals(),
+                    if mode == ApprovalMode::BeforeStart {
+                        "before the start"
+                    } else {
+                        "at the document's approval step"
+                    },
+                    service
+                        .approvers()
+                        .iter()
+                        .map(mention_principal)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            };
+            format!(
+                "*{}*{aliases}{description}. Versions {}; environments {}; {approval}.",
+                service.name(),
+                version_format(service),
+                service.environments().join(", ")
+            )
+        })
+        .collect();
+    Message::text("Services you can release:").with_detail(lines.join("\n"))
+}
+
+fn help(shared: &Shared, topic: Option<Verb>) -> Message {
+    let accepted: Vec<String> = shared
+        .catalog
+        .services()
+        .map(|s| format!("{} (versions {})", s.name(), version_format(s)))
+        .collect();
+    let accepted = format!("Services: {}.", accepted.join(", "));
+    match topic {
+        Some(verb) => Message::text(format!("`{}`: {}.", verb.usage(), verb.summary()))
+            .with_detail(format!(
+                "{}\n{accepted}",
+                match verb.kind() {
+                    crate::command::CommandKind::Mutating =>
+                        "It changes releases, so it works only in the deploy channels.",
+                    crate::command::CommandKind::ReadOnly => "It only reads, so it works anywhere.",
+                }
+            )),
+        None => {
+            let lines: Vec<String> = Verb::ALL
+                .iter()
+                .map(|verb| format!("`{}`: {}", verb.usage(), verb.summary()))
+                .collect();
+            Message::text("Commands (mention me, or use /deploy):")
+                .with_detail(format!("{}\n{accepted}", lines.join("\n")))
+        }
+    }
+}

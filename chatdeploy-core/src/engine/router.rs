@@ -1,0 +1,260 @@
+//! From an inbound event to the handler of its command: deduplicate, parse,
+//! authorise, dispatch.
+
+use std::sync::Arc;
+
+use crate::audit::{AuditAction, AuditEvent};
+use crate::backend::Signal;
+use crate::catalog::Service;
+use crate::chat::{ButtonAction, Message, Tone};
+use crate::command::{Command, parse};
+use crate::ids::{DeploymentId, Principal};
+use crate::policy::is_member;
+
+use super::commands::{self, ReleaseAsk};
+use super::event::{ChatEvent, ChatEventKind, Handled};
+use super::{Shared, decide, locks, queries};
+
+/// What the handlers share about the event being handled.
+pub(crate) struct Request<'a> {
+    pub(crate) event: &'a ChatEvent,
+    /// The canonical command text, for audit records.
+    pub(crate) command: Option<String>,
+}
+
+impl Request<'_> {
+    /// An audit record caused by this request: deterministic ID from the
+    /// source event, actor, command, channel and thread filled in.
+    pub(crate) fn audit(&self, action: AuditAction) -> AuditEvent {
+        let event = self.event;
+        let mut record = AuditEvent::new(action, Some(event.user.clone())).with_id(format!(
+            "{}:{}",
+            event.id,
+            action_name(action)
+        ));
+        record.command = self.command.clone();
+        record.channel = Some(event.channel.clone());
+        record.thread = event.thread.clone().or_else(|| event.message.clone());
+        record.source_event = Some(event.id.clone());
+        record
+    }
+}
+
+pub(crate) fn action_name(action: AuditAction) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{action:?}"))
+}
+
+pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
+    let expires = shared.clock.now()
+        + chrono::Duration::from_std(shared.dedupe_ttl).unwrap_or(chrono::Duration::days(1));
+    match shared.state.remember_event(&event.id, expires).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(event = %event.id, "redelivered event dropped");
+            return Handled::Duplicate;
+        }
+        Err(error) => {
+            tracing::error!(%error, event = %event.id, "cannot record the event; not acting on it");
+            shared
+                .tell(
+                    &event.reply_to(),
+                    &event.user,
+                    Message::text(
+                        "chatdeploy cannot reach its state store right now, so nothing was done; \
+                         try again shortly.",
+                    ),
+                )
+                .await;
+            return Handled::Refused;
+        }
+    }
+    match &event.kind {
+        ChatEventKind::Command { text } => command(shared, &event, text).await,
+        ChatEventKind::Button { action, deployment } => {
+            let request = Request {
+                event: &event,
+                command: None,
+            };
+            let decision = match action {
+                ButtonAction::Approve => Signal::Approve,
+                ButtonAction::Reject => Signal::Reject,
+            };
+            decide::decide(
+                shared,
+                &request,
+                Target::Deployment(deployment.clone()),
+                decision,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+/// What an `approve`/`reject`/`cancel` names.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A release ID.
+    Deployment(DeploymentId),
+    /// A service name or alias, as typed.
+    Service(String),
+}
+
+impl Target {
+    pub(crate) fn from_text(text: &str) -> Self {
+        if super::ids::looks_like_deployment_id(text) {
+            Self::Deployment(DeploymentId::new(text))
+        } else {
+            Self::Service(text.to_owned())
+        }
+    }
+}
+
+async fn command(shared: &Arc<Shared>, event: &ChatEvent, text: &str) -> Handled {
+    let command = match parse(text) {
+        Ok(command) => command,
+        Err(error) => {
+            let request = Request {
+                event,
+                command: None,
+            };
+            return refuse(shared, &request, error.to_string(), None).await;
+        }
+    };
+    let request = Request {
+        event,
+        command: Some(command.to_string()),
+    };
+    if command.is_mutating() && !shared.catalog.chat().is_deploy_channel(&event.channel) {
+        let channels: Vec<String> = shared
+            .catalog
+            .chat()
+            .deploy_channels()
+            .iter()
+            .map(|c| format!("<#{c}>"))
+            .collect();
+        let sentence = format!(
+            "`{}` changes releases, so it only works in {}; type it there.",
+            command.verb(),
+            channels.join(" or ")
+        );
+        return refuse(shared, &request, sentence, None).await;
+    }
+    match command {
+        Command::Deploy {
+            service,
+            version,
+            environment,
+            ticket,
+        } => {
+            let ask = ReleaseAsk::Deploy {
+                version,
+                environment,
+                ticket,
+            };
+            commands::release(shared, &request, &service, ask).await
+        }
+        Command::Rollback { service, version } => {
+            commands::release(shared, &request, &service, ReleaseAsk::Rollback { version }).await
+        }
+        Command::Approve { target } => {
+            decide::decide(
+                shared,
+                &request,
+                Target::from_text(&target),
+                Signal::Approve,
+                None,
+            )
+            .await
+        }
+        Command::Reject { target, reason } => {
+            decide::decide(
+                shared,
+                &request,
+                Target::from_text(&target),
+                Signal::Reject,
+                reason,
+            )
+            .await
+        }
+        Command::Cancel { target } => {
+            decide::cancel(shared, &request, Target::from_text(&target)).await
+        }
+        Command::Lock { service, reason } => locks::lock(shared, &request, &service, reason).await,
+        Command::Unlock { service } => locks::unlock(shared, &request, &service).await,
+        other => queries::answer(shared, &request, &other).await,
+    }
+}
+
+/// Refuses: tells the person why (ephemeral) and audits the denial. The
+/// denial's audit failing does not change the answer: nothing was done.
+pub(crate) async fn refuse(
+    shared: &Shared,
+    request: &Request<'_>,
+    sentence: String,
+    service: Option<&str>,
+) -> Handled {
+    let mut record = request
+        .audit(AuditAction::Denied)
+        .with_reason(sentence.clone());
+    record.service = service.map(str::to_owned);
+    let _ = shared.audit(record).await;
+    shared
+        .tell(
+            &request.event.reply_to(),
+            &request.event.user,
+            Message::text(sentence).with_tone(Tone::Failure),
+        )
+        .await;
+    Handled::Refused
+}
+
+/// Looks a service up, refusing with the did-you-mean when unknown.
+pub(crate) async fn service<'s>(
+    shared: &'s Shared,
+    request: &Request<'_>,
+    name: &str,
+) -> Result<&'s Service, Handled> {
+    match shared.catalog.service(name) {
+        Ok(service) => Ok(service),
+        Err(error) => Err(refuse(shared, request, error.to_string(), None).await),
+    }
+}
+
+/// Whether the person is one of `principals`. An unreadable user group
+/// counts as "no" (fail closed), with a log line.
+pub(crate) async fn member_of(
+    shared: &Shared,
+    request: &Request<'_>,
+    principals: &[Principal],
+) -> bool {
+    match is_member(&*shared.chat, principals, &request.event.user).await {
+        Ok(member) => member,
+        Err((group, error)) => {
+            tracing::warn!(%group, %error, "user group unreadable; treating as not a member");
+            false
+        }
+    }
+}
+
+/// Whether the person may deploy `service`: its deployers, or anyone (in a
+/// deploy channel) when no deployers are configured.
+pub(crate) async fn is_deployer(shared: &Shared, request: &Request<'_>, service: &Service) -> bool {
+    match service.deployers() {
+        None => true,
+        Some(deployers) => member_of(shared, request, deployers).await,
+    }
+}
+
+/// Whether the person is a deployer or an approver of `service`.
+pub(crate) async fn is_deployer_or_approver(
+    shared: &Shared,
+    request: &Request<'_>,
+    service: &Service,
+) -> bool {
+    is_deployer(shared, request, service).await
+        || member_of(shared, request, service.approvers()).await
+}
