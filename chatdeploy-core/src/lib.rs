@@ -21,6 +21,8 @@ pub mod ids;
 pub mod policy;
 pub mod state;
 mod suggest;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use catalog::{Catalog, LoadCatalogError, Service};
 pub use command::{Command, CommandKind, ParseCommandError, Verb, parse};

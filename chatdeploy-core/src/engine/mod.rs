@@ -95,7 +95,7 @@ impl fmt::Debug for Engine {
 
 struct SupervisorHandle {
     wake: Arc<Notify>,
-    activity: watch::Receiver<Activity>,
+    activity: Arc<watch::Sender<Activity>>,
 }
 
 pub(crate) struct Shared {
@@ -198,6 +198,8 @@ impl Shared {
     /// Wakes a release's supervisor, e.g. after a decision was recorded.
     fn wake(&self, deployment: &DeploymentId) {
         if let Some(handle) = self.supervisors().get(deployment) {
+            // Busy at once, so that `until_settled` waits for the reaction.
+            handle.activity.send_replace(Activity::Busy);
             handle.wake.notify_one();
         }
     }

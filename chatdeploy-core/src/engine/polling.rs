@@ -91,19 +91,7 @@ impl Supervisor {
             record.stage = Stage::Running;
             return match self.save(&record).await {
                 Ok(saved) => {
-                    if let Some(wait) = saved
-                        .approval
-                        .as_ref()
-                        .filter(|w| w.decided_outside.is_some())
-                    {
-                        let mut event = self.audit_record(
-                            AuditAction::DecidedOutsideChat,
-                            &saved,
-                            &format!("{}:decided_outside_chat", wait.key),
-                        );
-                        event.reason = wait.decided_outside.clone();
-                        self.shared.audit_after(event).await;
-                    }
+                    self.audit_outside_decision(&saved).await;
                     self.refresh_approval_request(&saved).await;
                     Next::Continue
                 }
@@ -197,10 +185,12 @@ impl Supervisor {
     /// The execution ended: record the outcome and finish.
     async fn ended(&mut self, mut record: DeploymentRecord, snapshot: &ExecutionSnapshot) -> Next {
         let now = self.shared.clock.now();
-        if let Some(wait) = record.approval.as_mut().filter(|w| w.decision.is_none()) {
-            if record.stage == Stage::AwaitingApproval {
+        if record.stage == Stage::AwaitingApproval {
+            if let Some(wait) = record.approval.as_mut().filter(|w| w.decision.is_none()) {
                 decided_outside(wait, snapshot, now);
+                wait.signalled = true;
             }
+            self.audit_outside_decision(&record).await;
         }
         let decision = record.approval.as_ref().and_then(|w| w.decision);
         let rejected_by_timeout = record
@@ -239,6 +229,24 @@ impl Supervisor {
             });
         }
         self.finish(record).await
+    }
+
+    /// Audits a wait decided outside chat (deterministic ID: once per wait).
+    async fn audit_outside_decision(&self, record: &DeploymentRecord) {
+        let Some(wait) = record
+            .approval
+            .as_ref()
+            .filter(|w| w.decided_outside.is_some())
+        else {
+            return;
+        };
+        let mut event = self.audit_record(
+            AuditAction::DecidedOutsideChat,
+            record,
+            &format!("{}:decided_outside_chat", wait.key),
+        );
+        event.reason = wait.decided_outside.clone();
+        self.shared.audit_after(event).await;
     }
 
     /// Posts the approval request once per wait; `None` to go on.

@@ -248,6 +248,18 @@ pub(crate) fn approval_request(
         }
         _ => {}
     }
+    if record.stage.is_terminal() {
+        return Message::text(format!(
+            "{title}: no decision needed any more, the release {}.",
+            match record.stage {
+                Stage::Cancelled => "was cancelled",
+                Stage::Failed => "failed",
+                _ => "has ended",
+            }
+        ))
+        .with_tone(Tone::Info)
+        .with_field("Approvals", count);
+    }
     let who = approvers
         .iter()
         .map(mention_principal)

@@ -41,11 +41,12 @@ pub(super) enum Next {
 /// Supervises `id` unless a supervisor already does (then wakes it).
 pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
     let wake = Arc::new(Notify::new());
-    let (activity, receiver) = watch::channel(Activity::Busy);
+    let activity = Arc::new(watch::Sender::new(Activity::Busy));
     {
         let mut supervisors = shared.supervisors();
         if let Some(handle) = supervisors.get(&id) {
             if *handle.activity.borrow() != Activity::Done {
+                handle.activity.send_replace(Activity::Busy);
                 handle.wake.notify_one();
                 return;
             }
@@ -54,7 +55,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
             id.clone(),
             SupervisorHandle {
                 wake: Arc::clone(&wake),
-                activity: receiver,
+                activity: Arc::clone(&activity),
             },
         );
     }
@@ -83,7 +84,7 @@ pub(super) struct Supervisor {
     pub(super) shared: Arc<Shared>,
     pub(super) id: DeploymentId,
     wake: Arc<Notify>,
-    activity: watch::Sender<Activity>,
+    activity: Arc<watch::Sender<Activity>>,
     /// The last snapshot seen, to notice changes.
     pub(super) snapshot: Option<ExecutionSnapshot>,
     /// The status message as last delivered, to skip needless updates.

@@ -1,0 +1,12 @@
+//! Test doubles for other crates' tests (feature `test-util`).
+//!
+//! - [`ScriptedBackend`]: a [`DeployBackend`](crate::backend::DeployBackend)
+//!   that runs scripted steps on tokio's clock, with approval steps, failures,
+//!   throttling and decisions made "outside chat", and records every call.
+//!
+//! The in-memory state store, audit sink and recording chat surface live in
+//! their trait modules and are always available.
+
+mod scripted;
+
+pub use scripted::{BackendCall, FakeStep, ScriptedBackend};
