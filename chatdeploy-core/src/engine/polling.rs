@@ -74,6 +74,7 @@ impl Supervisor {
                         }
                         None => {
                             self.refresh_status(&record).await;
+                            self.refresh_approval_request(&record).await;
                             return self.wait_for_decision(record, &wait).await;
                         }
                         // Sent; the backend has not moved on yet.
@@ -261,6 +262,7 @@ impl Supervisor {
         let message = self.approval_message(record, wait);
         match self.shared.chat.post(&Self::thread(record), &message).await {
             Ok(posted) => {
+                self.rendered_request = Some(message);
                 let mut next = record.clone();
                 if let Some(w) = next.approval.as_mut() {
                     w.message = Some(posted.id);
@@ -330,8 +332,14 @@ impl Supervisor {
             id: id.clone(),
         };
         let message = self.approval_message(record, wait);
-        if let Err(error) = self.shared.chat.update(&posted, &message).await {
-            tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the approval request");
+        if self.rendered_request.as_ref() == Some(&message) {
+            return;
+        }
+        match self.shared.chat.update(&posted, &message).await {
+            Ok(()) => self.rendered_request = Some(message),
+            Err(error) => {
+                tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the approval request; will retry");
+            }
         }
     }
 }

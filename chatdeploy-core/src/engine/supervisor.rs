@@ -66,6 +66,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
         activity,
         snapshot: None,
         rendered: None,
+        rendered_request: None,
         interval: shared.polling.fast,
         retries: 0,
         cancel_sent: false,
@@ -89,6 +90,8 @@ pub(super) struct Supervisor {
     pub(super) snapshot: Option<ExecutionSnapshot>,
     /// The status message as last delivered, to skip needless updates.
     pub(super) rendered: Option<Message>,
+    /// The approval request as last delivered.
+    pub(super) rendered_request: Option<Message>,
     /// The current polling interval.
     pub(super) interval: Duration,
     /// Consecutive retryable failures (throttling, outages).
@@ -333,6 +336,9 @@ impl Supervisor {
         };
         if let Some(next) = self.ensure_approval_request(&record, &wait).await {
             return next;
+        }
+        if wait.decision.is_none() {
+            self.refresh_approval_request(&record).await;
         }
         match wait.decision {
             Some(Signal::Approve) => {

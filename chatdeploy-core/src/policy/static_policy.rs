@@ -89,25 +89,24 @@ impl ApproverPolicy for StaticApproverPolicy {
                 service: check.service.clone(),
             }));
         };
-        if check.approver == check.requester && !rule.allow_self_approval {
-            return Ok(ApprovalVerdict::Denied(Denial::SelfApproval));
-        }
-        if check.approved_by.contains(&check.approver) {
-            return Ok(ApprovalVerdict::Denied(Denial::AlreadyApproved));
-        }
         let member = is_member(&*self.surface, &rule.approvers, &check.approver)
             .await
             .map_err(|(group, source)| PolicyError::Membership {
                 group: group.to_string(),
                 source,
             })?;
-        Ok(if member {
-            ApprovalVerdict::Allowed
-        } else {
-            ApprovalVerdict::Denied(Denial::NotAnApprover {
+        if !member {
+            return Ok(ApprovalVerdict::Denied(Denial::NotAnApprover {
                 service: check.service.clone(),
-            })
-        })
+            }));
+        }
+        if check.approver == check.requester && !rule.allow_self_approval {
+            return Ok(ApprovalVerdict::Denied(Denial::SelfApproval));
+        }
+        if check.approved_by.contains(&check.approver) {
+            return Ok(ApprovalVerdict::Denied(Denial::AlreadyApproved));
+        }
+        Ok(ApprovalVerdict::Allowed)
     }
 
     fn required_approvals(&self, service: &str) -> u32 {

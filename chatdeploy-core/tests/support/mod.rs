@@ -278,3 +278,80 @@ pub fn released(handled: Handled) -> DeploymentId {
         other => panic!("expected a release, got {other:?}"),
     }
 }
+
+/// A state store that loses every dedupe record (as after a restore from
+/// an old backup), to show the second guard: deterministic release IDs and
+/// backend tokens.
+pub struct ForgetfulDedupe(pub Arc<InMemoryStateStore>);
+
+#[async_trait::async_trait]
+impl StateStore for ForgetfulDedupe {
+    async fn remember_event(
+        &self,
+        _event: &chatdeploy_core::EventId,
+        _expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, chatdeploy_core::state::StateError> {
+        Ok(true)
+    }
+    async fn try_lock(
+        &self,
+        lock: &chatdeploy_core::state::ServiceLock,
+    ) -> Result<chatdeploy_core::state::LockAttempt, chatdeploy_core::state::StateError> {
+        self.0.try_lock(lock).await
+    }
+    async fn unlock(
+        &self,
+        service: &str,
+        holder: &chatdeploy_core::state::LockHolder,
+    ) -> Result<Option<chatdeploy_core::state::ServiceLock>, chatdeploy_core::state::StateError>
+    {
+        self.0.unlock(service, holder).await
+    }
+    async fn lock(
+        &self,
+        service: &str,
+    ) -> Result<Option<chatdeploy_core::state::ServiceLock>, chatdeploy_core::state::StateError>
+    {
+        self.0.lock(service).await
+    }
+    async fn locks(
+        &self,
+    ) -> Result<Vec<chatdeploy_core::state::ServiceLock>, chatdeploy_core::state::StateError> {
+        self.0.locks().await
+    }
+    async fn create_deployment(
+        &self,
+        record: &DeploymentRecord,
+    ) -> Result<(), chatdeploy_core::state::StateError> {
+        self.0.create_deployment(record).await
+    }
+    async fn update_deployment(
+        &self,
+        record: &DeploymentRecord,
+    ) -> Result<DeploymentRecord, chatdeploy_core::state::StateError> {
+        self.0.update_deployment(record).await
+    }
+    async fn deployment(
+        &self,
+        id: &DeploymentId,
+    ) -> Result<Option<DeploymentRecord>, chatdeploy_core::state::StateError> {
+        self.0.deployment(id).await
+    }
+    async fn in_flight(&self) -> Result<Vec<DeploymentRecord>, chatdeploy_core::state::StateError> {
+        self.0.in_flight().await
+    }
+    async fn append_history(
+        &self,
+        entry: &chatdeploy_core::state::ReleaseRecord,
+    ) -> Result<(), chatdeploy_core::state::StateError> {
+        self.0.append_history(entry).await
+    }
+    async fn history(
+        &self,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<chatdeploy_core::state::ReleaseRecord>, chatdeploy_core::state::StateError>
+    {
+        self.0.history(service, limit).await
+    }
+}
