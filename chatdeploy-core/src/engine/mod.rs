@@ -22,12 +22,14 @@ mod decide;
 mod event;
 mod finish;
 mod ids;
+mod inbound;
 mod locks;
 mod poll;
 mod polling;
 mod queries;
 mod render;
 mod router;
+mod stages;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -48,6 +50,9 @@ use crate::state::{StateError, StateStore};
 pub use builder::{BuildEngineError, EngineBuilder};
 pub use event::{ChatEvent, ChatEventKind, Handled};
 pub use ids::deployment_id_for;
+pub use inbound::EventHandler;
+#[cfg(any(test, feature = "test-util"))]
+pub use inbound::MockEventHandler;
 pub use poll::PollPolicy;
 
 use clock::Clock;

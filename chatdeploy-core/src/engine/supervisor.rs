@@ -8,13 +8,13 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::audit::{AuditAction, AuditEvent};
-use crate::backend::{ExecutionSnapshot, Signal, StartRequest};
-use crate::catalog::{ApprovalMode, TemplateContext};
+use crate::backend::ExecutionSnapshot;
+use crate::catalog::TemplateContext;
 use crate::chat::{Conversation, Message, PostedMessage};
 use crate::ids::DeploymentId;
-use crate::state::{ApprovalState, DeploymentRecord, Rejection, Stage, StateError};
+use crate::state::{DeploymentRecord, Stage, StateError};
 
-use super::render::{self, BEFORE_START, Links};
+use super::render::{self, Links};
 use super::{Shared, SupervisorHandle};
 
 /// What a supervisor is doing, for [`super::Engine::until_settled`].
@@ -293,165 +293,6 @@ impl Supervisor {
             Ok(()) => self.rendered = Some(message),
             Err(error) => {
                 tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the status message; will retry");
-            }
-        }
-    }
-
-    async fn requested(&mut self, mut record: DeploymentRecord) -> Next {
-        if record.cancelled_by.is_some() {
-            record.stage = Stage::Cancelled;
-            return self.finish(record).await;
-        }
-        let mode = match self.shared.catalog.service(&record.service) {
-            Ok(service) => service.approval_mode(),
-            Err(_) => {
-                record.stage = Stage::Failed;
-                record.failure = Some(format!("{} is no longer configured.", record.service));
-                return self.finish(record).await;
-            }
-        };
-        if mode == ApprovalMode::BeforeStart {
-            record.stage = Stage::AwaitingApproval;
-            record.approval = Some(ApprovalState::new(BEFORE_START, self.shared.clock.now()));
-        } else {
-            record.stage = Stage::Starting;
-        }
-        match self.save(&record).await {
-            Ok(_) => Next::Continue,
-            Err(next) => next,
-        }
-    }
-
-    async fn before_start(&mut self, mut record: DeploymentRecord) -> Next {
-        if record.cancelled_by.is_some() {
-            record.stage = Stage::Cancelled;
-            return self.finish(record).await;
-        }
-        let Some(wait) = record.approval.clone() else {
-            record.stage = Stage::Starting;
-            return self
-                .save(&record)
-                .await
-                .map_or_else(|next| next, |_| Next::Continue);
-        };
-        if let Some(next) = self.ensure_approval_request(&record, &wait).await {
-            return next;
-        }
-        if wait.decision.is_none() {
-            self.refresh_approval_request(&record).await;
-        }
-        match wait.decision {
-            Some(Signal::Approve) => {
-                if let Some(w) = record.approval.as_mut() {
-                    w.signalled = true;
-                }
-                record.stage = Stage::Starting;
-                match self.save(&record).await {
-                    Ok(saved) => {
-                        self.refresh_approval_request(&saved).await;
-                        Next::Continue
-                    }
-                    Err(next) => next,
-                }
-            }
-            Some(Signal::Reject) => {
-                let timed_out = wait.rejection.as_ref().is_some_and(|r| r.by.is_none());
-                record.stage = if timed_out {
-                    Stage::TimedOut
-                } else {
-                    Stage::Rejected
-                };
-                self.finish(record).await
-            }
-            None => self.wait_for_decision(record, &wait).await,
-        }
-    }
-
-    /// While undecided: time out at the deadline, else wait for a person.
-    pub(super) async fn wait_for_decision(
-        &mut self,
-        mut record: DeploymentRecord,
-        wait: &ApprovalState,
-    ) -> Next {
-        let timeout = self.shared.catalog.approval().timeout();
-        let deadline = wait.requested_at + chrono::Duration::from_std(timeout).unwrap_or_default();
-        let remaining = self.shared.clock.until(deadline);
-        if remaining.is_zero() {
-            if let Some(w) = record.approval.as_mut() {
-                w.decision = Some(Signal::Reject);
-                w.rejection = Some(Rejection {
-                    by: None,
-                    at: self.shared.clock.now(),
-                    reason: Some(format!(
-                        "no decision within {}",
-                        render::format_duration(timeout)
-                    )),
-                });
-            }
-            return match self.save(&record).await {
-                Ok(saved) => {
-                    self.refresh_approval_request(&saved).await;
-                    Next::Continue
-                }
-                Err(next) => next,
-            };
-        }
-        let poll = if record.execution.is_some() {
-            self.shared.polling.waiting
-        } else {
-            remaining
-        };
-        Next::Sleep(remaining.min(poll), Activity::WaitingOnPerson)
-    }
-
-    async fn start(&mut self, mut record: DeploymentRecord) -> Next {
-        let service = match self.shared.catalog.service(&record.service) {
-            Ok(service) => service,
-            Err(_) => {
-                record.stage = Stage::Failed;
-                record.failure = Some(format!("{} is no longer configured.", record.service));
-                return self.finish(record).await;
-            }
-        };
-        let request = StartRequest {
-            deployment: record.id.clone(),
-            service: record.service.clone(),
-            version: record.version.clone(),
-            environment: record.environment.clone(),
-            requester: record.requester.clone(),
-            document: service.document().to_owned(),
-            document_version: service.document_version().map(str::to_owned),
-            parameters: service.render_parameters(&Self::template(&record)),
-            idempotency_token: record.idempotency_token,
-        };
-        match self.shared.backend.start(&request).await {
-            Ok(execution) => {
-                self.retries = 0;
-                record.execution = Some(execution);
-                record.stage = Stage::Running;
-                record.started_at = Some(self.shared.clock.now());
-                match self.save(&record).await {
-                    Ok(saved) => {
-                        let event = self.audit_record(AuditAction::Started, &saved, "started");
-                        self.shared.audit_after(event).await;
-                        Next::Continue
-                    }
-                    Err(next) => next,
-                }
-            }
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, deployment = %self.id, "start failed; retrying");
-                Next::Sleep(self.retry_delay(), Activity::Busy)
-            }
-            Err(error) => {
-                tracing::error!(%error, deployment = %self.id, "the backend refused to start");
-                let mut event =
-                    self.audit_record(AuditAction::StartFailed, &record, "start_failed");
-                event.reason = Some(error.to_string());
-                self.shared.audit_after(event).await;
-                record.stage = Stage::Failed;
-                record.failure = Some(error.user_message());
-                self.finish(record).await
             }
         }
     }
