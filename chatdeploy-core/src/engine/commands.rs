@@ -86,15 +86,8 @@ pub(crate) async fn release(
     audit.version = Some(record.version.clone());
     audit.environment = Some(record.environment.clone());
     audit.deployment = Some(id.clone());
-    if let Err(error) = shared.audit(audit).await {
-        shared
-            .tell(
-                &event.reply_to(),
-                &event.user,
-                crate::chat::Message::text(error.user_message()),
-            )
-            .await;
-        return Handled::Refused;
+    if let Err(handled) = router::audit_first(shared, request, audit).await {
+        return handled;
     }
 
     let lock = ServiceLock {

@@ -195,15 +195,8 @@ pub(crate) async fn decide(
             router::action_name(action)
         );
         audit.reason = reason.clone();
-        if let Err(error) = shared.audit(audit).await {
-            shared
-                .tell(
-                    &request.event.reply_to(),
-                    user,
-                    Message::text(error.user_message()),
-                )
-                .await;
-            return Handled::Refused;
+        if let Err(handled) = router::audit_first(shared, request, audit).await {
+            return handled;
         }
         match shared.state.update_deployment(&next).await {
             Ok(_) => {
@@ -272,18 +265,14 @@ pub(crate) async fn cancel(shared: &Shared, request: &Request<'_>, target: Targe
         );
         return refuse(shared, request, sentence, Some(&current.service)).await;
     }
-    if let Err(error) = shared
-        .audit(audit_for(request, AuditAction::CancelRequested, &current))
-        .await
+    if let Err(handled) = router::audit_first(
+        shared,
+        request,
+        audit_for(request, AuditAction::CancelRequested, &current),
+    )
+    .await
     {
-        shared
-            .tell(
-                &request.event.reply_to(),
-                user,
-                Message::text(error.user_message()),
-            )
-            .await;
-        return Handled::Refused;
+        return handled;
     }
     for _ in 0..MAX_CONFLICT_RETRIES {
         if current.stage.is_terminal() {

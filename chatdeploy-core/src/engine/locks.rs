@@ -39,15 +39,8 @@ pub(crate) async fn lock(
     let mut audit = request.audit(AuditAction::Locked);
     audit.service = Some(lock.service.clone());
     audit.reason = reason;
-    if let Err(error) = shared.audit(audit).await {
-        shared
-            .tell(
-                &request.event.reply_to(),
-                user,
-                Message::text(error.user_message()),
-            )
-            .await;
-        return Handled::Refused;
+    if let Err(handled) = router::audit_first(shared, request, audit).await {
+        return handled;
     }
     match shared.state.try_lock(&lock).await {
         Ok(LockAttempt::Acquired) => {
@@ -124,15 +117,8 @@ pub(crate) async fn unlock(shared: &Shared, request: &Request<'_>, service_name:
     let user = &request.event.user;
     let mut audit = request.audit(AuditAction::Unlocked);
     audit.service = Some(held.service.clone());
-    if let Err(error) = shared.audit(audit).await {
-        shared
-            .tell(
-                &request.event.reply_to(),
-                user,
-                Message::text(error.user_message()),
-            )
-            .await;
-        return Handled::Refused;
+    if let Err(handled) = router::audit_first(shared, request, audit).await {
+        return handled;
     }
     match shared.state.unlock(&held.service, &held.holder).await {
         Ok(Some(_)) => {

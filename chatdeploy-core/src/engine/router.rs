@@ -212,6 +212,29 @@ pub(crate) async fn refuse(
     Handled::Refused
 }
 
+/// Writes the audit record of a mutating action *before* it happens. When
+/// it cannot be written the person is told and the action must not happen
+/// (fail closed): the caller returns the `Err`.
+pub(crate) async fn audit_first(
+    shared: &Shared,
+    request: &Request<'_>,
+    record: AuditEvent,
+) -> Result<(), Handled> {
+    match shared.audit(record).await {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            shared
+                .tell(
+                    &request.event.reply_to(),
+                    &request.event.user,
+                    Message::text(error.user_message()),
+                )
+                .await;
+            Err(Handled::Refused)
+        }
+    }
+}
+
 /// Looks a service up, refusing with the did-you-mean when unknown.
 pub(crate) async fn service<'s>(
     shared: &'s Shared,
