@@ -12,12 +12,15 @@ use super::{
 };
 use crate::ids::{DeploymentId, EventId};
 
-/// Expired event IDs are swept when the table grows past this many.
+/// Expired event IDs are first swept when the table reaches this many; after
+/// a sweep, the next one waits until the table has doubled, so sweeping
+/// costs amortised O(1) per event even when nothing has expired yet.
 const EVENT_SWEEP_THRESHOLD: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Inner {
     events: HashMap<EventId, DateTime<Utc>>,
+    next_sweep: usize,
     locks: BTreeMap<String, ServiceLock>,
     deployments: HashMap<DeploymentId, DeploymentRecord>,
     history: Vec<ReleaseRecord>,
@@ -53,8 +56,9 @@ impl StateStore for InMemoryStateStore {
     ) -> Result<bool, StateError> {
         let now = Utc::now();
         let mut inner = self.lock_inner();
-        if inner.events.len() >= EVENT_SWEEP_THRESHOLD {
+        if inner.events.len() >= inner.next_sweep.max(EVENT_SWEEP_THRESHOLD) {
             inner.events.retain(|_, expiry| *expiry > now);
+            inner.next_sweep = inner.events.len() * 2;
         }
         match inner.events.get(event) {
             Some(expiry) if *expiry > now => Ok(false),
@@ -172,6 +176,36 @@ impl StateStore for InMemoryStateStore {
 mod tests {
     use super::*;
     use crate::state::contract;
+
+    #[tokio::test]
+    async fn expired_events_are_swept_without_rescanning_every_insert() {
+        let store = InMemoryStateStore::new();
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        let later = Utc::now() + chrono::Duration::hours(1);
+        for i in 0..EVENT_SWEEP_THRESHOLD {
+            store
+                .remember_event(&EventId::new(format!("old{i}")), past)
+                .await
+                .unwrap();
+        }
+        store
+            .remember_event(&EventId::new("new"), later)
+            .await
+            .unwrap();
+        assert_eq!(store.lock_inner().events.len(), 1, "expired entries swept");
+        for i in 0..3 * EVENT_SWEEP_THRESHOLD {
+            store
+                .remember_event(&EventId::new(format!("live{i}")), later)
+                .await
+                .unwrap();
+        }
+        let inner = store.lock_inner();
+        assert_eq!(inner.events.len(), 3 * EVENT_SWEEP_THRESHOLD + 1);
+        assert!(
+            inner.next_sweep > 2 * EVENT_SWEEP_THRESHOLD,
+            "the next sweep waits for growth"
+        );
+    }
 
     #[tokio::test]
     async fn satisfies_the_state_store_contract() {

@@ -1,0 +1,149 @@
+//! A chat surface that shows the deploy channel in a terminal.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chatdeploy::core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage};
+use chatdeploy::core::{GroupId, MessageId, UserId};
+
+/// What the channel shows, as lines of text; message IDs count up.
+pub struct TerminalChatSurface {
+    names: HashMap<String, String>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    /// Thread numbers by root message, in order of appearance.
+    threads: HashMap<String, usize>,
+    /// The last headline shown for each message, to show only real changes.
+    headlines: HashMap<String, String>,
+    /// Lines not printed yet.
+    pending: Vec<String>,
+}
+
+impl TerminalChatSurface {
+    /// `people` maps user IDs to the names shown (and typed) in the demo.
+    pub fn new(people: &[(&str, &str)]) -> Self {
+        Self {
+            names: people
+                .iter()
+                .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
+                .collect(),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Takes the lines the channel showed since the last call.
+    pub fn drain(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().pending)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Slack markup to plain terminal text: names for mentions, no bold.
+    fn plain(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find('<') {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('>') else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let inner = &rest[start + 1..start + end];
+            out.push_str(&self.reference(inner));
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out.replace('*', "")
+    }
+
+    fn reference(&self, inner: &str) -> String {
+        if let Some(user) = inner.strip_prefix('@') {
+            return format!("@{}", self.names.get(user).map_or(user, String::as_str));
+        }
+        if let Some(group) = inner.strip_prefix("!subteam^") {
+            return format!("@{}", group.split('|').next_back().unwrap_or(group));
+        }
+        if inner.starts_with('#') {
+            return "#deploy".to_owned();
+        }
+        inner.split('|').next_back().unwrap_or(inner).to_owned()
+    }
+
+    fn thread_label(inner: &mut Inner, to: &Conversation) -> String {
+        match &to.thread {
+            None => String::new(),
+            Some(root) => {
+                let next = inner.threads.len() + 1;
+                let n = *inner.threads.entry(root.to_string()).or_insert(next);
+                format!("[thread {n}] ")
+            }
+        }
+    }
+
+    fn show(&self, inner: &mut Inner, prefix: &str, message: &Message) {
+        let body = self.plain(&message.to_plain_text());
+        let mut lines = body.lines();
+        if let Some(first) = lines.next() {
+            inner.pending.push(format!("  {prefix}{first}"));
+        }
+        for line in lines {
+            inner.pending.push(format!("      {}", line.trim_start()));
+        }
+    }
+}
+
+#[async_trait]
+impl ChatSurface for TerminalChatSurface {
+    async fn post(&self, to: &Conversation, message: &Message) -> Result<PostedMessage, ChatError> {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = MessageId::new(format!("1700000000.{:06}", inner.next_id));
+        let label = Self::thread_label(&mut inner, to);
+        inner.headlines.insert(id.to_string(), message.text.clone());
+        self.show(&mut inner, &format!("{label}deploybot: "), message);
+        Ok(PostedMessage {
+            channel: to.channel.clone(),
+            id,
+        })
+    }
+
+    async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), ChatError> {
+        let mut inner = self.lock();
+        // Show an update only when its headline changed: step-by-step
+        // progress would otherwise flood the terminal.
+        if inner.headlines.get(posted.id.as_str()) == Some(&message.text) {
+            return Ok(());
+        }
+        inner.headlines.insert(posted.id.to_string(), message.text.clone());
+        let text = self.plain(&message.text);
+        inner.pending.push(format!("  deploybot (edited): {text}"));
+        Ok(())
+    }
+
+    async fn post_ephemeral(
+        &self,
+        _to: &Conversation,
+        user: &UserId,
+        message: &Message,
+    ) -> Result<(), ChatError> {
+        let mut inner = self.lock();
+        let name = self.names.get(user.as_str()).map_or(user.as_str(), String::as_str);
+        self.show(&mut inner, &format!("(only {name} sees) deploybot: "), message);
+        Ok(())
+    }
+
+    async fn group_members(&self, group: &GroupId) -> Result<Vec<UserId>, ChatError> {
+        Err(ChatError::Refused {
+            operation: "group_members".into(),
+            code: format!("the demo has no user group {group}"),
+        })
+    }
+}
