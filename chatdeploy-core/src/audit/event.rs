@@ -50,6 +50,33 @@ pub enum AuditAction {
     Resumed,
 }
 
+impl AuditAction {
+    /// The action's name as serialised (`snake_case`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Denied => "denied",
+            Self::Queried => "queried",
+            Self::Started => "started",
+            Self::StartFailed => "start_failed",
+            Self::ApprovalRequested => "approval_requested",
+            Self::Approved => "approved",
+            Self::ApprovalDenied => "approval_denied",
+            Self::Rejected => "rejected",
+            Self::Signalled => "signalled",
+            Self::DecidedOutsideChat => "decided_outside_chat",
+            Self::CancelRequested => "cancel_requested",
+            Self::Cancelled => "cancelled",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+            Self::Locked => "locked",
+            Self::Unlocked => "unlocked",
+            Self::Resumed => "resumed",
+        }
+    }
+}
+
 /// One record: who did what to which release, where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -137,6 +164,20 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_the_serialised_form() {
+        for action in [
+            AuditAction::Requested,
+            AuditAction::DecidedOutsideChat,
+            AuditAction::TimedOut,
+        ] {
+            assert_eq!(
+                serde_json::to_value(action).unwrap(),
+                serde_json::Value::String(action.as_str().to_owned())
+            );
+        }
+    }
 
     #[test]
     fn serialises_without_empty_fields_and_round_trips() {

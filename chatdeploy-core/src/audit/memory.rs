@@ -10,6 +10,7 @@ use super::{AuditAction, AuditError, AuditEvent, AuditSink};
 #[derive(Debug, Default)]
 struct Inner {
     events: Vec<AuditEvent>,
+    ids: HashSet<String>,
     failing: bool,
     failing_actions: HashSet<AuditAction>,
 }
@@ -63,7 +64,7 @@ impl AuditSink for InMemoryAuditSink {
                 message: format!("set to fail {:?} records", event.action),
             });
         }
-        if !inner.events.iter().any(|e| e.id == event.id) {
+        if inner.ids.insert(event.id.clone()) {
             inner.events.push(event.clone());
         }
         Ok(())

@@ -188,12 +188,7 @@ pub(crate) async fn decide(
         let complete = wait_now.decision.is_some();
         let count = wait_now.approvals.len();
         let mut audit = audit_for(request, action, &next);
-        audit.id = format!(
-            "{}:{}:{}:{user}",
-            next.id,
-            wait.key,
-            router::action_name(action)
-        );
+        audit.id = format!("{}:{}:{}:{user}", next.id, wait.key, action.as_str());
         audit.reason = reason.clone();
         if let Err(handled) = router::audit_first(shared, request, audit).await {
             return handled;

@@ -30,7 +30,7 @@ impl Request<'_> {
         let mut record = AuditEvent::new(action, Some(event.user.clone())).with_id(format!(
             "{}:{}",
             event.id,
-            action_name(action)
+            action.as_str()
         ));
         record.command = self.command.clone();
         record.channel = Some(event.channel.clone());
@@ -38,13 +38,6 @@ impl Request<'_> {
         record.source_event = Some(event.id.clone());
         record
     }
-}
-
-pub(crate) fn action_name(action: AuditAction) -> String {
-    serde_json::to_value(action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{action:?}"))
 }
 
 pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
