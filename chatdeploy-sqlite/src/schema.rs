@@ -115,9 +115,9 @@ pub(crate) fn validate(conn: &Connection, path: &Path) -> Result<(), OpenStateEr
         )));
     }
     if version == 0 && objects > 0 {
-        return Err(foreign(format!(
-            "it holds {objects} tables or indexes but no chatdeploy schema version"
-        )));
+        return Err(foreign(
+            "it has tables of its own and no chatdeploy schema version".into(),
+        ));
     }
     if version > 0 && application_id == 0 {
         return Err(foreign(format!(
@@ -152,7 +152,14 @@ fn quick_check(conn: &Connection, path: &Path) -> Result<(), OpenStateError> {
     } else {
         Err(OpenStateError::Corrupt {
             path: path.to_path_buf(),
-            detail: format!("quick_check: {}", findings.join("; ")),
+            detail: format!(
+                "quick_check: {}",
+                findings
+                    .iter()
+                    .map(|f| f.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
             source: None,
         })
     }
