@@ -1,6 +1,7 @@
 //! How values are stored: records as JSON beside their indexed columns,
 //! times as integer nanoseconds since the Unix epoch.
 
+use chatdeploy_core::state::DeploymentRecord;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,4 +42,45 @@ pub(crate) fn decode<T: DeserializeOwned>(
             source,
         })
     })
+}
+
+/// Runs a query whose first column is a JSON record and decodes every row.
+pub(crate) fn decode_rows<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    what: &'static str,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, OpError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement
+        .query_map(params, |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.iter()
+        .map(|(json, key)| decode(what, key, json))
+        .collect()
+}
+
+/// A release's indexed columns and JSON, prepared outside the transaction.
+pub(crate) struct DeploymentRow {
+    pub(crate) id: String,
+    pub(crate) service: String,
+    pub(crate) finalized: bool,
+    pub(crate) requested_at: i64,
+    pub(crate) revision: i64,
+    pub(crate) json: String,
+}
+
+impl DeploymentRow {
+    pub(crate) fn new(record: &DeploymentRecord) -> Result<Self, OpError> {
+        Ok(Self {
+            id: record.id.to_string(),
+            service: record.service.clone(),
+            finalized: record.finalized,
+            requested_at: nanos(record.requested_at),
+            revision: to_i64(record.revision)?,
+            json: encode(record)?,
+        })
+    }
 }

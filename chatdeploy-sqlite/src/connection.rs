@@ -45,7 +45,7 @@ impl Database {
     pub(crate) fn open(path: &Path) -> Result<Self, OpenStateError> {
         let path = path.to_path_buf();
         let created = precheck(&path)?;
-        let mut writer = connect(&path).map_err(|e| schema::classify(&path, e))?;
+        let mut writer = connect(&path, true).map_err(|e| schema::classify(&path, e))?;
         if writer.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(OpenStateError::ReadOnly {
                 path,
@@ -142,7 +142,9 @@ impl Database {
         let idle = lock(readers).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => retry(|| connect(&self.path).map_err(OpError::from))?,
+            // Never `CREATE` here: a file moved away while running must not
+            // silently come back empty.
+            None => retry(|| connect(&self.path, false).map_err(OpError::from))?,
         };
         let out = retry(|| op(&conn));
         let mut idle = lock(readers);
@@ -215,12 +217,14 @@ fn retry_open<T>(
     }
 }
 
-/// Opens a connection to an existing or new file and configures it.
-fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
+/// Opens a connection to an existing (or, with `create`, a new) file and
+/// configures it.
+fn connect(path: &Path, create: bool) -> Result<Connection, rusqlite::Error> {
     // No SQLITE_OPEN_URI: a path is a path.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
     let conn = Connection::open_with_flags(path, flags)?;
     configure(&conn)?;
     Ok(conn)

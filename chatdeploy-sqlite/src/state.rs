@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use crate::SqliteAuditSink;
-use crate::codec::{decode, encode, nanos, to_i64};
+use crate::codec::{DeploymentRow, decode, decode_rows, encode, nanos, to_i64};
 use crate::connection::Database;
 use crate::error::{OpError, OpenStateError, state_unavailable};
 
@@ -126,24 +126,6 @@ fn read_deployment(
         )
         .optional()?;
     json.map(|j| decode("deployment", id, &j)).transpose()
-}
-
-/// Runs a query whose first column is a JSON record and decodes every row.
-fn decode_rows<T: serde::de::DeserializeOwned>(
-    conn: &rusqlite::Connection,
-    what: &'static str,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<T>, OpError> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement
-        .query_map(params, |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.iter()
-        .map(|(json, key)| decode(what, key, json))
-        .collect()
 }
 
 #[async_trait]
@@ -387,27 +369,4 @@ enum Cas {
     Updated,
     Conflict,
     NotFound,
-}
-
-/// A release's indexed columns and JSON, prepared outside the transaction.
-struct DeploymentRow {
-    id: String,
-    service: String,
-    finalized: bool,
-    requested_at: i64,
-    revision: i64,
-    json: String,
-}
-
-impl DeploymentRow {
-    fn new(record: &DeploymentRecord) -> Result<Self, OpError> {
-        Ok(Self {
-            id: record.id.to_string(),
-            service: record.service.clone(),
-            finalized: record.finalized,
-            requested_at: nanos(record.requested_at),
-            revision: to_i64(record.revision)?,
-            json: encode(record)?,
-        })
-    }
 }
