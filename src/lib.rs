@@ -5,7 +5,8 @@
 //!
 //! - [`core`] (always): commands, catalog, the traits and the engine;
 //! - `aws` feature: [`aws`], the SSM Automation backend;
-//! - `slack` feature: [`slack`], the Slack chat surface.
+//! - `slack` feature: [`slack`], the Slack chat surface;
+//! - `sqlite` feature: [`sqlite`], the SQLite state store and audit sink.
 
 pub use chatdeploy_core as core;
 pub use chatdeploy_core::{Command, ParseCommandError, parse};
@@ -15,3 +16,6 @@ pub use chatdeploy_aws as aws;
 
 #[cfg(feature = "slack")]
 pub use chatdeploy_slack as slack;
+
+#[cfg(feature = "sqlite")]
+pub use chatdeploy_sqlite as sqlite;
