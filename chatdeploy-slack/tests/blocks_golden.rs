@@ -16,10 +16,16 @@ fn check(name: &str, message: &Message) {
     let rendered = blocks::render(message).to_json();
     // What slack-morphism sends is exactly what was rendered.
     let typed: Vec<SlackBlock> = serde_json::from_value(rendered["blocks"].clone()).unwrap();
-    assert_eq!(serde_json::to_value(&typed).unwrap(), rendered["blocks"], "{name}: lost in slack-morphism");
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        rendered["blocks"],
+        "{name}: lost in slack-morphism"
+    );
     assert!(rendered["blocks"].as_array().unwrap().len() <= MAX_BLOCKS);
 
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.json"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.json"));
     let text = format!("{}\n", serde_json::to_string_pretty(&rendered).unwrap());
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &text).unwrap();
@@ -27,11 +33,18 @@ fn check(name: &str, message: &Message) {
     }
     let golden = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(text, golden, "{name}: rendering changed (UPDATE_GOLDEN=1 to accept)");
+    assert_eq!(
+        text, golden,
+        "{name}: rendering changed (UPDATE_GOLDEN=1 to accept)"
+    );
 }
 
 fn step(name: &str, state: StepState, note: Option<&str>) -> StepLine {
-    StepLine { name: name.into(), state, note: note.map(Into::into) }
+    StepLine {
+        name: name.into(),
+        state,
+        note: note.map(Into::into),
+    }
 }
 
 fn approval_buttons(deployment: &str) -> [Button; 2] {
@@ -66,8 +79,14 @@ fn status_message_with_steps() {
         .with_field("Version", "r-99.1.0")
         .with_field("Environment", "production")
         .with_field("Requested by", "<@U01>")
-        .with_link("Release", "https://github.com/acme/app/releases/tag/r-99.1.0")
-        .with_link("Execution", "https://console.aws.amazon.com/systems-manager/automation/execution/abc")
+        .with_link(
+            "Release",
+            "https://github.com/acme/app/releases/tag/r-99.1.0",
+        )
+        .with_link(
+            "Execution",
+            "https://console.aws.amazon.com/systems-manager/automation/execution/abc",
+        )
         .with_link("Ticket", "https://jira.acme.dev/browse/OPS-1");
     message.steps = vec![
         step("UpdateParameter", StepState::Done, None),
@@ -97,11 +116,17 @@ fn approval_request() {
 
 #[test]
 fn failure_with_a_long_message_is_cut_with_a_log_link() {
-    let log = (0..400).map(|i| format!("line {i}: error: connection reset by peer")).collect::<Vec<_>>().join("\n");
+    let log = (0..400)
+        .map(|i| format!("line {i}: error: connection reset by peer"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut message = Message::text("❌ *app* `r-99.1.0` failed at step Deploy")
         .with_tone(Tone::Failure)
         .with_detail(log)
-        .with_link("Release", "https://github.com/acme/app/releases/tag/r-99.1.0")
+        .with_link(
+            "Release",
+            "https://github.com/acme/app/releases/tag/r-99.1.0",
+        )
         .with_link("Execution", "https://console.aws.amazon.com/exec/abc");
     message.steps = vec![
         step("UpdateParameter", StepState::Done, None),
@@ -125,10 +150,21 @@ fn huge_inputs_stay_within_every_limit() {
     for i in 0..30 {
         message = message.with_field(format!("Field {i}"), "v".repeat(3_000));
     }
-    message.steps = (0..500).map(|i| step(&format!("Step{i}-{}", "s".repeat(40)), StepState::Done, None)).collect();
+    message.steps = (0..500)
+        .map(|i| {
+            step(
+                &format!("Step{i}-{}", "s".repeat(40)),
+                StepState::Done,
+                None,
+            )
+        })
+        .collect();
     let [mut approve, reject] = approval_buttons(&"x".repeat(2_100));
     approve.label = "A".repeat(100);
-    message = message.with_button(approve).with_button(reject).with_link("Log", "https://l");
+    message = message
+        .with_button(approve)
+        .with_button(reject)
+        .with_link("Log", "https://l");
     let rendered = blocks::render(&message);
     assert!(rendered.blocks.len() <= MAX_BLOCKS);
     assert!(rendered.text.chars().count() <= 3_000);
@@ -143,9 +179,16 @@ fn huge_inputs_stay_within_every_limit() {
             assert!(block["fields"].as_array().unwrap().len() <= 10);
         }
     }
-    let actions = rendered.blocks.iter().find(|b| b["type"] == "actions").expect("buttons kept");
+    let actions = rendered
+        .blocks
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .expect("buttons kept");
     let approve = &actions["elements"][0];
     assert!(approve["text"]["text"].as_str().unwrap().chars().count() <= 75);
     assert!(approve["value"].as_str().unwrap().chars().count() <= 2_000);
-    assert_eq!(rendered.blocks.last().unwrap()["type"], Value::from("context"));
+    assert_eq!(
+        rendered.blocks.last().unwrap()["type"],
+        Value::from("context")
+    );
 }

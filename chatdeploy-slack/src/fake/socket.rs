@@ -121,6 +121,12 @@ impl FakeSocketModeServer {
         }))
     }
 
+    /// Drops the current connection without a `disconnect` message, like a
+    /// network failure.
+    pub fn drop_connection(&self) {
+        lock(&self.shared.current).take();
+    }
+
     /// Waits until at least `n` acks arrived (polling; `false` on timeout).
     pub async fn wait_for_acks(&self, n: usize, timeout: Duration) -> bool {
         wait(timeout, || lock(&self.shared.acks).len() >= n).await
