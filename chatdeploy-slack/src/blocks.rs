@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn blocks_stay_under_the_limit() {
         let mut message = Message::text("many");
-        for i in 0..200 {
+        for i in 0..600 {
             message = message.with_field(format!("f{i}"), "v".repeat(1_900));
         }
         let rendered = render(&message.with_link("Log", "https://l"));

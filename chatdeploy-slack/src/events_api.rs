@@ -111,14 +111,14 @@ impl EventsApiListener {
 }
 
 impl Inner {
-    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), StatusCode> {
         let ts = headers
             .get("x-slack-request-timestamp")
             .map(|v| v.as_bytes());
         let sig = headers.get("x-slack-signature").map(|v| v.as_bytes());
         self.verifier
             .verify(ts, sig, body)
-            .map_err(|_| StatusCode::UNAUTHORIZED.into_response())
+            .map_err(|_| StatusCode::UNAUTHORIZED)
     }
 
     /// Drops a redelivery, spawns the engine's work for a new event.
@@ -136,7 +136,7 @@ impl Inner {
 
 async fn events(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = inner.verify(&headers, &body) {
-        return refused;
+        return refused.into_response();
     }
     match inner.translator.events_api(&body) {
         Ok(EventsApiRequest::Challenge(challenge)) => challenge.into_response(),
@@ -155,7 +155,7 @@ async fn interactions(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = inner.verify(&headers, &body) {
-        return refused;
+        return refused.into_response();
     }
     let payload = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "payload")
@@ -175,7 +175,7 @@ async fn interactions(
 
 async fn commands(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = inner.verify(&headers, &body) {
-        return refused;
+        return refused.into_response();
     }
     match inner.translator.slash_command_form(&body) {
         Ok(event) => {
