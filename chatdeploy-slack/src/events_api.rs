@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chatdeploy_core::engine::{ChatEvent, EventHandler};
@@ -33,7 +33,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct EventsApiListener {
     inner: Arc<Inner>,
-    body_limit: usize,
 }
 
 struct Inner {
@@ -41,12 +40,13 @@ struct Inner {
     translator: Translator,
     dedupe: Dedupe,
     handler: Arc<dyn EventHandler>,
+    body_limit: usize,
 }
 
 impl std::fmt::Debug for EventsApiListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventsApiListener")
-            .field("body_limit", &self.body_limit)
+            .field("body_limit", &self.inner.body_limit)
             .finish_non_exhaustive()
     }
 }
@@ -61,8 +61,8 @@ impl EventsApiListener {
                 translator: Translator::default(),
                 dedupe: Dedupe::default(),
                 handler,
+                body_limit: DEFAULT_BODY_LIMIT,
             }),
-            body_limit: DEFAULT_BODY_LIMIT,
         }
     }
 
@@ -80,9 +80,8 @@ impl EventsApiListener {
 
     /// The cap on a request body; larger requests get 413.
     #[must_use]
-    pub fn with_body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
+    pub fn with_body_limit(self, bytes: usize) -> Self {
+        self.rebuild(|inner| inner.body_limit = bytes)
     }
 
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
@@ -91,11 +90,11 @@ impl EventsApiListener {
             translator: self.inner.translator.clone(),
             dedupe: Dedupe::default(),
             handler: Arc::clone(&self.inner.handler),
+            body_limit: self.inner.body_limit,
         };
         change(&mut inner);
         Self {
             inner: Arc::new(inner),
-            body_limit: self.body_limit,
         }
     }
 
@@ -105,12 +104,30 @@ impl EventsApiListener {
             .route("/slack/events", post(events))
             .route("/slack/interactions", post(interactions))
             .route("/slack/commands", post(commands))
-            .layer(DefaultBodyLimit::max(self.body_limit))
             .with_state(Arc::clone(&self.inner))
     }
 }
 
 impl Inner {
+    /// Reads the body within the limit (413) and checks its signature (401),
+    /// without copying the headers.
+    async fn verified(&self, request: Request) -> Result<Bytes, StatusCode> {
+        let (parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.body_limit) {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        let body = axum::body::to_bytes(body, self.body_limit)
+            .await
+            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE)?;
+        self.verify(&parts.headers, &body)?;
+        Ok(body)
+    }
+
     fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), StatusCode> {
         let ts = headers
             .get("x-slack-request-timestamp")
@@ -134,10 +151,11 @@ impl Inner {
     }
 }
 
-async fn events(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = inner.verify(&headers, &body) {
-        return refused.into_response();
-    }
+async fn events(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+    let body = match inner.verified(request).await {
+        Ok(body) => body,
+        Err(status) => return status.into_response(),
+    };
     match inner.translator.events_api(&body) {
         Ok(EventsApiRequest::Challenge(challenge)) => challenge.into_response(),
         Ok(EventsApiRequest::Event(Some(event))) => {
@@ -149,14 +167,11 @@ async fn events(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     }
 }
 
-async fn interactions(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(refused) = inner.verify(&headers, &body) {
-        return refused.into_response();
-    }
+async fn interactions(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+    let body = match inner.verified(request).await {
+        Ok(body) => body,
+        Err(status) => return status.into_response(),
+    };
     let payload = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "payload")
         .map(|(_, v)| v);
@@ -173,10 +188,11 @@ async fn interactions(
     }
 }
 
-async fn commands(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = inner.verify(&headers, &body) {
-        return refused.into_response();
-    }
+async fn commands(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+    let body = match inner.verified(request).await {
+        Ok(body) => body,
+        Err(status) => return status.into_response(),
+    };
     match inner.translator.slash_command_form(&body) {
         Ok(event) => {
             inner.dispatch(event);

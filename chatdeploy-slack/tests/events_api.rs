@@ -144,6 +144,14 @@ async fn bad_requests_are_refused_without_a_handler_call() {
         send(&router, signed("/slack/events", &big, now())).await.0,
         StatusCode::PAYLOAD_TOO_LARGE
     );
+    let mut declared = signed("/slack/events", &big, now());
+    declared
+        .headers_mut()
+        .insert("content-length", big.len().to_string().parse().unwrap());
+    assert_eq!(
+        send(&router, declared).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     // Malformed bodies, correctly signed.
     assert_eq!(
         send(&router, signed("/slack/events", "{not json", now()))
