@@ -1,0 +1,18 @@
+//! Loopback fakes of Slack for tests (feature `fake`): the Web API
+//! ([`FakeSlackApi`]), the Socket Mode server ([`FakeSocketModeServer`]) and
+//! payload builders in Slack's documented shapes ([`payloads`]).
+
+mod api;
+pub mod payloads;
+mod socket;
+
+pub use api::{ApiCall, FAKE_BOT_USER, FakeFailure, FakeMessage, FakeSlackApi};
+pub use socket::FakeSocketModeServer;
+
+/// Locks a mutex, ignoring poisoning (a test that panicked already failed).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

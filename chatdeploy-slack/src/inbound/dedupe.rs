@@ -1,0 +1,76 @@
+//! A bounded set of recently seen delivery IDs, to drop Slack's redeliveries
+//! before they reach the engine (which dedupes again, durably).
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+
+/// Remembers the last `capacity` IDs by a keyed 64-bit hash: no allocation
+/// per ID, one short uncontended lock per check.
+#[derive(Debug)]
+pub struct Dedupe {
+    hasher: RandomState,
+    capacity: usize,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl Dedupe {
+    /// A set remembering the last `capacity` IDs (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            hasher: RandomState::new(),
+            capacity,
+            seen: Mutex::new(Seen {
+                set: HashSet::with_capacity(capacity),
+                order: VecDeque::with_capacity(capacity),
+            }),
+        }
+    }
+
+    /// Records `id`; `true` when it is new, `false` for a repeat.
+    pub fn first_time(&self, id: &str) -> bool {
+        let hash = self.hasher.hash_one(id);
+        let mut seen = match self.seen.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if !seen.set.insert(hash) {
+            return false;
+        }
+        seen.order.push_back(hash);
+        if seen.order.len() > self.capacity
+            && let Some(old) = seen.order.pop_front()
+        {
+            seen.set.remove(&old);
+        }
+        true
+    }
+}
+
+impl Default for Dedupe {
+    fn default() -> Self {
+        Self::new(8_192)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_caught_and_old_ids_forgotten() {
+        let d = Dedupe::new(2);
+        assert!(d.first_time("a"));
+        assert!(!d.first_time("a"));
+        assert!(d.first_time("b"));
+        assert!(d.first_time("c"));
+        assert!(d.first_time("a"), "a was evicted");
+    }
+}

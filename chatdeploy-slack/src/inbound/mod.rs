@@ -1,0 +1,10 @@
+//! Inbound Slack traffic: signature verification, redelivery dedupe, and the
+//! one translation into core [`ChatEvent`](chatdeploy_core::engine::ChatEvent)s.
+
+mod dedupe;
+mod signature;
+mod translate;
+
+pub use dedupe::Dedupe;
+pub use signature::{MAX_SKEW, SignatureError, SignatureVerifier};
+pub use translate::{EventsApiRequest, MalformedPayload, Translator};

@@ -1,0 +1,285 @@
+//! The Socket Mode listener: `apps.connections.open` with the app token, a
+//! websocket, an ack for every envelope at once, the engine's work spawned,
+//! redeliveries dropped, reconnects on `disconnect` and on errors.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatdeploy_core::engine::{ChatEvent, EventHandler};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::client::{self, BuildError, SLACK_API_URL};
+use crate::inbound::{Dedupe, MalformedPayload, Translator};
+
+/// Why the Socket Mode listener stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SocketModeError {
+    /// The client could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Slack refused the app token (`apps.connections.open`).
+    #[error(
+        "Slack refused apps.connections.open: {code} (check the xapp- token and that Socket Mode is on)"
+    )]
+    Refused {
+        /// Slack's error code.
+        code: String,
+    },
+}
+
+/// Receives Slack events over Socket Mode and hands them to an [`EventHandler`].
+///
+/// ```no_run
+/// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::engine::EventHandler>) -> Result<(), chatdeploy_slack::SocketModeError> {
+/// chatdeploy_slack::SocketModeListener::new("xapp-…", engine)
+///     .with_bot_user("U0BOT")
+///     .run(async { let _ = tokio::signal::ctrl_c().await; })
+///     .await
+/// # }
+/// ```
+pub struct SocketModeListener {
+    app_token: String,
+    api_url: String,
+    handler: Arc<dyn EventHandler>,
+    translator: Translator,
+    dedupe: Dedupe,
+    min_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl std::fmt::Debug for SocketModeListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketModeListener")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    envelope_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+    #[serde(default)]
+    retry_attempt: Option<u32>,
+}
+
+enum Next {
+    Continue,
+    Reconnect,
+}
+
+impl SocketModeListener {
+    /// A listener with the app-level token (`xapp-…`, scope `connections:write`).
+    pub fn new(app_token: impl Into<String>, handler: Arc<dyn EventHandler>) -> Self {
+        Self {
+            app_token: app_token.into(),
+            api_url: SLACK_API_URL.to_owned(),
+            handler,
+            translator: Translator::default(),
+            dedupe: Dedupe::default(),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+
+    /// The Web API base URL (a fake's in tests).
+    #[must_use]
+    pub fn with_api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = url.into();
+        self
+    }
+
+    /// The bot's own user ID, whose messages are ignored.
+    #[must_use]
+    pub fn with_bot_user(mut self, user: impl Into<String>) -> Self {
+        self.translator = Translator::new(Some(user.into()));
+        self
+    }
+
+    /// The reconnect backoff after an error, doubling from `min` to `max`.
+    #[must_use]
+    pub fn with_reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
+    }
+
+    /// Runs until `shutdown` completes.
+    ///
+    /// # Errors
+    ///
+    /// [`SocketModeError`] when the client cannot be built or Slack refuses
+    /// the app token; connection errors are retried with backoff.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), SocketModeError> {
+        let client = client::build(&self.api_url)?;
+        let token = SlackApiToken::new(SlackApiTokenValue::new(self.app_token.clone()));
+        let tls = client::tls_config()?;
+        tokio::pin!(shutdown);
+        let mut backoff = self.min_backoff;
+        let session = client.open_session(&token);
+        let open_request = SlackApiAppsConnectionOpenRequest::new();
+        loop {
+            let opened = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                r = session.apps_connections_open(&open_request) => r,
+            };
+            let failed = match opened {
+                Ok(resp) => {
+                    let url = resp.url.0.to_string();
+                    let connector = tokio_tungstenite::Connector::Rustls(Arc::clone(&tls));
+                    match tokio_tungstenite::connect_async_tls_with_config(
+                        url,
+                        None,
+                        false,
+                        Some(connector),
+                    )
+                    .await
+                    {
+                        Ok((ws, _)) => match self.serve(ws, &mut shutdown, &mut backoff).await {
+                            None => return Ok(()),
+                            Some(failed) => failed,
+                        },
+                        Err(err) => {
+                            tracing::warn!(error = %err, "Socket Mode websocket connect failed");
+                            true
+                        }
+                    }
+                }
+                Err(SlackClientError::ApiError(api)) => {
+                    return Err(SocketModeError::Refused { code: api.code });
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "apps.connections.open failed");
+                    true
+                }
+            };
+            if failed {
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(self.max_backoff);
+            }
+        }
+    }
+
+    /// Serves one connection. `None`: shut down; `Some(failed)`: reconnect,
+    /// after a backoff when `failed`.
+    async fn serve<S>(
+        &self,
+        ws: tokio_tungstenite::WebSocketStream<S>,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        backoff: &mut Duration,
+    ) -> Option<bool>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut sink, mut stream) = ws.split();
+        loop {
+            let frame = tokio::select! {
+                () = shutdown.as_mut() => {
+                    let _ = sink.close().await;
+                    return None;
+                }
+                frame = stream.next() => frame,
+            };
+            match frame {
+                Some(Ok(WsMessage::Text(text))) => {
+                    let (next, ack) = self.on_envelope(text.as_str(), backoff);
+                    if let Some(ack) = ack
+                        && let Err(err) = sink.send(WsMessage::text(ack)).await
+                    {
+                        tracing::warn!(error = %err, "Socket Mode ack failed");
+                        return Some(true);
+                    }
+                    if let Next::Reconnect = next {
+                        let _ = sink.close().await;
+                        return Some(false);
+                    }
+                }
+                Some(Ok(WsMessage::Ping(data))) => {
+                    let _ = sink.send(WsMessage::Pong(data)).await;
+                }
+                Some(Ok(WsMessage::Close(_))) | None => return Some(true),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "Socket Mode websocket error");
+                    return Some(true);
+                }
+            }
+        }
+    }
+
+    /// Handles one envelope; returns what to do next and the ack to send.
+    fn on_envelope(&self, text: &str, backoff: &mut Duration) -> (Next, Option<String>) {
+        let envelope: Envelope<'_> = match serde_json::from_str(text) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                tracing::warn!(error = %err, "unreadable Socket Mode message");
+                return (Next::Continue, None);
+            }
+        };
+        match &*envelope.kind {
+            "hello" => {
+                *backoff = self.min_backoff;
+                return (Next::Continue, None);
+            }
+            "disconnect" => return (Next::Reconnect, None),
+            _ => {}
+        }
+        let Some(envelope_id) = envelope.envelope_id.as_deref() else {
+            return (Next::Continue, None);
+        };
+        let ack = serde_json::json!({ "envelope_id": envelope_id }).to_string();
+        if !self.dedupe.first_time(envelope_id) {
+            tracing::debug!(envelope_id, "Socket Mode redelivery dropped");
+            return (Next::Continue, Some(ack));
+        }
+        if envelope.retry_attempt.unwrap_or(0) > 0 {
+            tracing::debug!(envelope_id, retry = ?envelope.retry_attempt, "Socket Mode retry");
+        }
+        let payload = envelope.payload.map_or("{}", RawValue::get);
+        match self.translate(&envelope.kind, payload) {
+            Ok(Some(event)) => self.dispatch(event),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, kind = %envelope.kind, "unreadable Socket Mode payload")
+            }
+        }
+        (Next::Continue, Some(ack))
+    }
+
+    fn translate(&self, kind: &str, payload: &str) -> Result<Option<ChatEvent>, MalformedPayload> {
+        match kind {
+            "events_api" => self.translator.event_callback_json(payload),
+            "slash_commands" => self.translator.slash_command_json(payload).map(Some),
+            "interactive" => self.translator.interaction(payload),
+            _ => Ok(None),
+        }
+    }
+
+    fn dispatch(&self, event: ChatEvent) {
+        if !self.dedupe.first_time(event.id.as_str()) {
+            tracing::debug!(event_id = %event.id, "Slack redelivery dropped");
+            return;
+        }
+        let handler = Arc::clone(&self.handler);
+        tokio::spawn(async move {
+            handler.handle(event).await;
+        });
+    }
+}

@@ -1,0 +1,40 @@
+//! Slack Web API errors → core [`ChatError`]s that say what to do.
+
+use chatdeploy_core::chat::ChatError;
+use chatdeploy_core::ids::{ChannelId, MessageId};
+use slack_morphism::errors::SlackClientError;
+
+/// What a failed call was about, for the error it becomes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) channel: Option<&'a str>,
+    pub(crate) message: Option<&'a str>,
+}
+
+pub(crate) fn map(operation: &'static str, target: Target<'_>, err: SlackClientError) -> ChatError {
+    let channel = || ChannelId::new(target.channel.unwrap_or_default());
+    match err {
+        SlackClientError::ApiError(api) => match api.code.as_str() {
+            "not_in_channel" => ChatError::NotInChannel { channel: channel() },
+            "channel_not_found" => ChatError::ChannelNotFound { channel: channel() },
+            "message_not_found" | "cant_update_message" if target.message.is_some() => {
+                ChatError::MessageNotFound {
+                    channel: channel(),
+                    message: MessageId::new(target.message.unwrap_or_default()),
+                }
+            }
+            "ratelimited" => ChatError::RateLimited { retry_after: None },
+            code => ChatError::Refused {
+                operation: operation.to_owned(),
+                code: code.to_owned(),
+            },
+        },
+        SlackClientError::RateLimitError(rate) => ChatError::RateLimited {
+            retry_after: rate.retry_after,
+        },
+        other => ChatError::Transport {
+            operation: operation.to_owned(),
+            source: Box::new(other),
+        },
+    }
+}
