@@ -217,3 +217,14 @@ async fn rate_limit_gives_up_after_the_retry_budget() {
 fn a_surface_needs_a_token() {
     assert!(SlackSurface::builder().build().is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_membership_for_preflight() {
+    let fake = FakeSlackApi::start().await.unwrap();
+    let slack = surface(&fake).await;
+    let channel = chatdeploy_core::ids::ChannelId::new("C0DEPLOY");
+    assert!(slack.is_member(&channel).await.unwrap());
+    fake.remove_bot_from("C0DEPLOY");
+    assert!(!slack.is_member(&channel).await.unwrap());
+    assert_eq!(fake.calls_to("conversations.info").len(), 2);
+}

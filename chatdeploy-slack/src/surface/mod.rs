@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatdeploy_core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage};
-use chatdeploy_core::ids::{GroupId, UserId};
+use chatdeploy_core::ids::{ChannelId, GroupId, UserId};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
@@ -165,6 +165,28 @@ impl SlackSurface {
             user_id: UserId::new(resp.user_id.0),
             bot_id: resp.bot_id.map(|b| b.0),
         })
+    }
+
+    /// Whether the bot is a member of `channel` (`conversations.info`), for
+    /// preflight checks.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChannelNotFound`] when the channel does not exist or is
+    /// invisible to the bot, and the other [`ChatError`]s of a call.
+    pub async fn is_member(&self, channel: &ChannelId) -> Result<bool, ChatError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiConversationsInfoRequest::new(SlackChannelId(channel.to_string()));
+        let target = Target {
+            channel: Some(channel.as_str()),
+            message: None,
+        };
+        let resp = self
+            .call("conversations.info", "conversations.info", target, || {
+                session.conversations_info(&request)
+            })
+            .await?;
+        Ok(resp.channel.flags.is_member.unwrap_or(false))
     }
 
     /// Runs `call`, waiting out `Retry-After` for `key` only and retrying.
