@@ -19,6 +19,7 @@ pub mod command;
 pub mod engine;
 pub mod ids;
 pub mod policy;
+pub mod preflight;
 pub mod state;
 mod suggest;
 #[cfg(any(test, feature = "test-util"))]

@@ -92,7 +92,10 @@ async fn main() -> anyhow::Result<()> {
     let emulator = SsmEmulator::builder()
         .step_delay(Duration::from_millis(1200))
         .caller_arn(BOT_ROLE)
-        .document("Deploy-App", include_str!("../../deploy/deploy-app.ssm.yml"))
+        .document(
+            "Deploy-App",
+            include_str!("../../deploy/deploy-app.ssm.yml"),
+        )
         .document("Deploy-UI", include_str!("../../deploy/deploy-ui.ssm.yml"))
         .start()
         .await
@@ -114,7 +117,10 @@ async fn main() -> anyhow::Result<()> {
         })
         .build()?;
 
-    println!("chatdeploy demo: #deploy is this terminal; the SSM emulator runs at {}", emulator.url());
+    println!(
+        "chatdeploy demo: #deploy is this terminal; the SSM emulator runs at {}",
+        emulator.url()
+    );
     println!("audit log: {}", audit_path.display());
     let interactive = std::io::stdin().is_terminal();
     if interactive {
@@ -132,7 +138,10 @@ async fn main() -> anyhow::Result<()> {
     print_lines(&chat);
     let waiting = engine.supervised();
     if waiting > 0 {
-        println!("({waiting} release(s) still wait for a person; their state is in {})", state_path.display());
+        println!(
+            "({waiting} release(s) still wait for a person; their state is in {})",
+            state_path.display()
+        );
     }
     println!("audit log: {}", audit_path.display());
     Ok(())

@@ -42,7 +42,9 @@ impl TerminalChatSurface {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Slack markup to plain terminal text: names for mentions, no bold.
@@ -122,7 +124,9 @@ impl ChatSurface for TerminalChatSurface {
         if inner.headlines.get(posted.id.as_str()) == Some(&message.text) {
             return Ok(());
         }
-        inner.headlines.insert(posted.id.to_string(), message.text.clone());
+        inner
+            .headlines
+            .insert(posted.id.to_string(), message.text.clone());
         let text = self.plain(&message.text);
         inner.pending.push(format!("  deploybot (edited): {text}"));
         Ok(())
@@ -135,8 +139,15 @@ impl ChatSurface for TerminalChatSurface {
         message: &Message,
     ) -> Result<(), ChatError> {
         let mut inner = self.lock();
-        let name = self.names.get(user.as_str()).map_or(user.as_str(), String::as_str);
-        self.show(&mut inner, &format!("(only {name} sees) deploybot: "), message);
+        let name = self
+            .names
+            .get(user.as_str())
+            .map_or(user.as_str(), String::as_str);
+        self.show(
+            &mut inner,
+            &format!("(only {name} sees) deploybot: "),
+            message,
+        );
         Ok(())
     }
 
