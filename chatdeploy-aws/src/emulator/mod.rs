@@ -24,6 +24,7 @@
 mod document;
 mod faults;
 mod ops;
+mod render;
 mod runner;
 mod server;
 mod wire;
