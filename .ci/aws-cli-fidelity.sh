@@ -50,6 +50,8 @@ ssm() {
     aws --endpoint-url "$URL" --output json ssm "$@" >"$out"
     if [[ -s "$out" ]]; then
         python3 -m json.tool "$out" >/dev/null
+        # Unique per call, also from the subshells of $(ssm …).
+        cp "$out" "$WORK/response-$(date +%s%N)-$1.json"
     fi
     cat "$out"
 }
@@ -87,6 +89,60 @@ import json, sys
 listing = json.load(open(sys.argv[1]))["AutomationExecutionMetadataList"]
 assert [e["AutomationExecutionId"] for e in listing] == [sys.argv[2]], listing
 assert listing[0]["AutomationExecutionStatus"] == "Success", listing
+PY
+
+# Stricter than the CLI's parser: every member of every response is one the
+# model defines, with its type, enum value and no nulls.
+python3 - "$WORK" <<'PY'
+import glob, json, os, re, sys
+import botocore.session
+model = botocore.session.get_session().get_service_model("ssm")
+problems = []
+def check(shape, value, path):
+    if value is None:
+        problems.append(f"{path}: null (members are left out instead)")
+        return
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return problems.append(f"{path}: not an object")
+        for key, member in value.items():
+            if key not in shape.members:
+                problems.append(f"{path}.{key}: not in {shape.name}")
+            else:
+                check(shape.members[key], member, f"{path}.{key}")
+    elif kind == "list":
+        if not isinstance(value, list):
+            return problems.append(f"{path}: not a list")
+        for i, item in enumerate(value):
+            check(shape.member, item, f"{path}[{i}]")
+    elif kind == "map":
+        if not isinstance(value, dict):
+            return problems.append(f"{path}: not a map")
+        for key, item in value.items():
+            check(shape.value, item, f"{path}.{key}")
+    elif kind == "string":
+        if not isinstance(value, str):
+            problems.append(f"{path}: not a string")
+        elif shape.enum and value not in shape.enum:
+            problems.append(f"{path}: {value!r} is not one of {shape.name}'s values")
+    elif kind == "timestamp":
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            problems.append(f"{path}: timestamps are epoch seconds")
+    elif kind in ("integer", "long"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(f"{path}: not an integer")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            problems.append(f"{path}: not a boolean")
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "response-*.json"))):
+    command = re.match(r"response-\d+-(.+)\.json", os.path.basename(path)).group(1)
+    op = "".join(part.capitalize() for part in command.split("-"))
+    check(model.operation_model(op).output_shape, json.load(open(path)), op)
+if problems:
+    print("\n".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"checked {len(glob.glob(os.path.join(sys.argv[1], 'response-*.json')))} responses against the model")
 PY
 
 # Errors must parse too: the CLI must name the modelled error and fail.
