@@ -1,0 +1,345 @@
+//! [`SsmBackend`]: the [`DeployBackend`] on AWS Systems Manager Automation.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::{SignalType, StopType, Tag};
+use chatdeploy_core::ExecutionId;
+use chatdeploy_core::backend::{
+    BackendError, DeployBackend, DocumentDescription, DocumentParameter, ExecutionSnapshot, Signal,
+    StartRequest,
+};
+
+use crate::errors::{self, Operation, Subject};
+use crate::mapping;
+
+/// Why an [`SsmBackend`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildSsmBackendError {
+    /// No client was given.
+    #[error("no SSM client was given; call with_client")]
+    MissingClient,
+    /// Neither the builder nor the client's configuration names a region.
+    #[error("no AWS region is configured; set AWS_REGION or call with_region")]
+    MissingRegion,
+    /// A tag value SSM would refuse.
+    #[error("invalid tag: {0}")]
+    InvalidTag(String),
+}
+
+/// Runs releases as SSM Automation executions.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), chatdeploy_aws::BuildSsmBackendError> {
+/// use chatdeploy_aws::SsmBackend;
+///
+/// // Default credential chain and region, TLS by rustls with ring.
+/// let backend = SsmBackend::from_env().await?;
+/// # let _ = backend;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SsmBackend {
+    client: Client,
+    region: String,
+}
+
+impl fmt::Debug for SsmBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SsmBackend")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`SsmBackend`] from a configured client.
+///
+/// ```
+/// use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+/// use chatdeploy_aws::{SsmBackend, https_client};
+///
+/// let config = aws_sdk_ssm::Config::builder()
+///     .behavior_version(BehaviorVersion::latest())
+///     .http_client(https_client())
+///     .credentials_provider(Credentials::for_tests())
+///     .region(Region::new("eu-west-1"))
+///     .build();
+/// let backend = SsmBackend::builder()
+///     .with_client(aws_sdk_ssm::Client::from_conf(config))
+///     .build()
+///     .unwrap();
+/// assert_eq!(backend.region(), "eu-west-1");
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct SsmBackendBuilder {
+    client: Option<Client>,
+    region: Option<String>,
+}
+
+impl SsmBackendBuilder {
+    /// The SDK client to call SSM with.
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The region for console links; defaults to the client's region.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Checks and builds.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildSsmBackendError`] without a client or a region.
+    pub fn build(self) -> Result<SsmBackend, BuildSsmBackendError> {
+        let client = self.client.ok_or(BuildSsmBackendError::MissingClient)?;
+        let region = self
+            .region
+            .or_else(|| client.config().region().map(ToString::to_string))
+            .filter(|r| !r.trim().is_empty())
+            .ok_or(BuildSsmBackendError::MissingRegion)?;
+        Ok(SsmBackend { client, region })
+    }
+}
+
+impl SsmBackend {
+    /// A builder, for a client configured by the caller.
+    pub fn builder() -> SsmBackendBuilder {
+        SsmBackendBuilder::default()
+    }
+
+    /// A backend on a configured client; `region` is used for console links.
+    pub fn from_client(client: Client, region: impl Into<String>) -> Self {
+        Self {
+            client,
+            region: region.into(),
+        }
+    }
+
+    /// A backend with the default credential chain and region (environment,
+    /// profile, container and instance credentials).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildSsmBackendError::MissingRegion`] when no region is configured.
+    pub async fn from_env() -> Result<Self, BuildSsmBackendError> {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::https_client())
+            .load()
+            .await;
+        Self::builder().with_client(Client::new(&config)).build()
+    }
+
+    /// The region used for console links.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn tag(key: &str, value: &str) -> Result<Tag, BackendError> {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| BackendError::Other {
+            operation: Operation::StartAutomationExecution.name().to_owned(),
+            message: e.to_string(),
+        })
+}
+
+fn execution_subject(operation: Operation, execution: &ExecutionId) -> Subject<'static> {
+    Subject {
+        operation,
+        what: format!("execution {execution}"),
+        token: None,
+    }
+}
+
+#[async_trait]
+impl DeployBackend for SsmBackend {
+    async fn start(&self, request: &StartRequest) -> Result<ExecutionId, BackendError> {
+        let token = request.idempotency_token.to_string();
+        let subject = Subject {
+            operation: Operation::StartAutomationExecution,
+            what: format!("document {}", request.document),
+            token: Some(&token),
+        };
+        let mut call = self
+            .client
+            .start_automation_execution()
+            .document_name(&request.document)
+            .set_document_version(request.document_version.clone())
+            .client_token(&token)
+            .tags(tag("chatdeploy:service", &request.service)?)
+            .tags(tag("chatdeploy:version", &request.version)?)
+            .tags(tag("chatdeploy:deployment", request.deployment.as_str())?)
+            .tags(tag("chatdeploy:requester", request.requester.as_str())?);
+        for (name, value) in &request.parameters {
+            call = call.parameters(name, vec![value.clone()]);
+        }
+        let output = call
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        output
+            .automation_execution_id()
+            .map(ExecutionId::new)
+            .ok_or_else(|| BackendError::Other {
+                operation: subject.operation.name().to_owned(),
+                message: "the response has no AutomationExecutionId".to_owned(),
+            })
+    }
+
+    async fn snapshot(&self, execution: &ExecutionId) -> Result<ExecutionSnapshot, BackendError> {
+        let subject = execution_subject(Operation::GetAutomationExecution, execution);
+        let output = self
+            .client
+            .get_automation_execution()
+            .automation_execution_id(execution.as_str())
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        output
+            .automation_execution()
+            .map(mapping::snapshot)
+            .ok_or_else(|| BackendError::NotFound {
+                what: subject.what.clone(),
+            })
+    }
+
+    async fn signal(
+        &self,
+        execution: &ExecutionId,
+        signal: Signal,
+        comment: &str,
+    ) -> Result<(), BackendError> {
+        let subject = execution_subject(Operation::SendAutomationSignal, execution);
+        let signal_type = match signal {
+            Signal::Approve => SignalType::Approve,
+            Signal::Reject => SignalType::Reject,
+        };
+        self.client
+            .send_automation_signal()
+            .automation_execution_id(execution.as_str())
+            .signal_type(signal_type)
+            .payload("Comment", vec![comment.to_owned()])
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        Ok(())
+    }
+
+    async fn cancel(&self, execution: &ExecutionId) -> Result<(), BackendError> {
+        let subject = execution_subject(Operation::StopAutomationExecution, execution);
+        self.client
+            .stop_automation_execution()
+            .automation_execution_id(execution.as_str())
+            .r#type(StopType::Cancel)
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        Ok(())
+    }
+
+    async fn describe(&self, document: &str) -> Result<DocumentDescription, BackendError> {
+        let subject = Subject {
+            operation: Operation::DescribeDocument,
+            what: format!("document {document}"),
+            token: None,
+        };
+        let output = self
+            .client
+            .describe_document()
+            .name(document)
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        let Some(doc) = output.document() else {
+            return Err(BackendError::NotFound { what: subject.what });
+        };
+        Ok(DocumentDescription {
+            name: doc.name().unwrap_or(document).to_owned(),
+            version: doc
+                .default_version()
+                .or(doc.document_version())
+                .map(str::to_owned),
+            parameters: doc
+                .parameters()
+                .iter()
+                .map(|p| DocumentParameter {
+                    name: p.name().unwrap_or_default().to_owned(),
+                    kind: p.r#type().map_or("String", |t| t.as_str()).to_owned(),
+                    default_value: p.default_value().map(str::to_owned),
+                    description: p.description().map(str::to_owned),
+                })
+                .collect(),
+        })
+    }
+
+    fn execution_url(&self, execution: &ExecutionId) -> Option<String> {
+        let region = &self.region;
+        Some(format!(
+            "https://{region}.console.aws.amazon.com/systems-manager/automation/execution/\
+             {execution}?region={region}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+
+    fn client(region: Option<&str>) -> Client {
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(Credentials::for_tests())
+            .region(region.map(|r| Region::new(r.to_owned())))
+            .build();
+        Client::from_conf(config)
+    }
+
+    #[test]
+    fn builder_validates() {
+        assert!(matches!(
+            SsmBackend::builder().build(),
+            Err(BuildSsmBackendError::MissingClient)
+        ));
+        assert!(matches!(
+            SsmBackend::builder().with_client(client(None)).build(),
+            Err(BuildSsmBackendError::MissingRegion)
+        ));
+        let backend = SsmBackend::builder()
+            .with_client(client(Some("eu-west-1")))
+            .with_region("us-east-2")
+            .build()
+            .unwrap();
+        assert_eq!(backend.region(), "us-east-2");
+    }
+
+    #[test]
+    fn console_link_names_region_and_execution() {
+        let backend = SsmBackend::from_client(client(None), "us-east-1");
+        assert_eq!(
+            backend
+                .execution_url(&ExecutionId::new("abc-123"))
+                .as_deref(),
+            Some(
+                "https://us-east-1.console.aws.amazon.com/systems-manager/automation/execution/\
+                 abc-123?region=us-east-1"
+            )
+        );
+    }
+}

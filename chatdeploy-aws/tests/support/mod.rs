@@ -1,0 +1,85 @@
+//! Shared helpers: an emulator with the sample document, a real SDK client
+//! pointed at it, and waiting for an execution to reach a state.
+#![allow(dead_code, unreachable_pub, missing_docs)] // each test file uses a subset
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_types::retry::RetryConfig;
+use chatdeploy_aws::{SsmBackend, SsmEmulator, https_client};
+use chatdeploy_core::backend::{DeployBackend, ExecutionSnapshot, StartRequest};
+use chatdeploy_core::{DeploymentId, ExecutionId, UserId};
+
+pub const DOCUMENT: &str = "Deploy-App";
+pub const SAMPLE: &str = include_str!("../fixtures/deploy-app.yml");
+
+/// An emulator with `Deploy-App` and ordinary steps of 50 ms.
+pub async fn emulator() -> SsmEmulator {
+    SsmEmulator::builder()
+        .step_delay(Duration::from_millis(50))
+        .document(DOCUMENT, SAMPLE)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A real SDK client for the emulator: static test credentials, us-east-1,
+/// and fast retries so fault tests finish quickly.
+pub fn client(emulator: &SsmEmulator, access_key: &str) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .endpoint_url(emulator.url())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(access_key, "test", None, None, "test"))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(5))
+                .with_max_backoff(Duration::from_millis(20)),
+        )
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
+pub fn backend(emulator: &SsmEmulator) -> SsmBackend {
+    SsmBackend::from_client(client(emulator, "test"), "us-east-1")
+}
+
+pub fn request(version: &str) -> StartRequest {
+    StartRequest {
+        deployment: DeploymentId::new("dep-1"),
+        service: "app".into(),
+        version: version.into(),
+        environment: "production".into(),
+        requester: UserId::new("U0ALICE"),
+        document: DOCUMENT.into(),
+        document_version: None,
+        parameters: BTreeMap::from([
+            ("ReleaseVersion".to_owned(), version.to_owned()),
+            ("RequestedBy".to_owned(), "U0ALICE".to_owned()),
+        ]),
+        idempotency_token: uuid::Uuid::new_v4(),
+    }
+}
+
+/// Polls until `done` holds (or panics after 10 s).
+pub async fn wait_for(
+    backend: &SsmBackend,
+    id: &ExecutionId,
+    done: impl Fn(&ExecutionSnapshot) -> bool,
+) -> ExecutionSnapshot {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = backend.snapshot(id).await.unwrap();
+        if done(&snapshot) {
+            return snapshot;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {snapshot:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
