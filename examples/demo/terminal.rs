@@ -8,7 +8,7 @@ use chatdeploy::core::chat::{ChatError, ChatSurface, Conversation, Message, Post
 use chatdeploy::core::{GroupId, MessageId, UserId};
 
 /// What the channel shows, as lines of text; message IDs count up.
-pub struct TerminalChatSurface {
+pub(crate) struct TerminalChatSurface {
     names: HashMap<String, String>,
     inner: Mutex<Inner>,
 }
@@ -20,13 +20,15 @@ struct Inner {
     threads: HashMap<String, usize>,
     /// The last headline shown for each message, to show only real changes.
     headlines: HashMap<String, String>,
+    /// The thread label of each message.
+    labels: HashMap<String, String>,
     /// Lines not printed yet.
     pending: Vec<String>,
 }
 
 impl TerminalChatSurface {
     /// `people` maps user IDs to the names shown (and typed) in the demo.
-    pub fn new(people: &[(&str, &str)]) -> Self {
+    pub(crate) fn new(people: &[(&str, &str)]) -> Self {
         Self {
             names: people
                 .iter()
@@ -37,7 +39,7 @@ impl TerminalChatSurface {
     }
 
     /// Takes the lines the channel showed since the last call.
-    pub fn drain(&self) -> Vec<String> {
+    pub(crate) fn drain(&self) -> Vec<String> {
         std::mem::take(&mut self.lock().pending)
     }
 
@@ -110,6 +112,7 @@ impl ChatSurface for TerminalChatSurface {
         let id = MessageId::new(format!("1700000000.{:06}", inner.next_id));
         let label = Self::thread_label(&mut inner, to);
         inner.headlines.insert(id.to_string(), message.text.clone());
+        inner.labels.insert(id.to_string(), label.clone());
         self.show(&mut inner, &format!("{label}deploybot: "), message);
         Ok(PostedMessage {
             channel: to.channel.clone(),
@@ -128,7 +131,14 @@ impl ChatSurface for TerminalChatSurface {
             .headlines
             .insert(posted.id.to_string(), message.text.clone());
         let text = self.plain(&message.text);
-        inner.pending.push(format!("  deploybot (edited): {text}"));
+        let label = inner
+            .labels
+            .get(posted.id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        inner
+            .pending
+            .push(format!("  {label}deploybot (edited): {text}"));
         Ok(())
     }
 

@@ -205,6 +205,39 @@ impl SsmEmulator {
         format!("http://{}", self.addr)
     }
 
+    /// A real SDK client for this emulator: static test credentials with
+    /// the access key `test`, region `us-east-1`, quick retries.
+    pub fn client(&self) -> aws_sdk_ssm::Client {
+        self.client_as("test")
+    }
+
+    /// Like [`SsmEmulator::client`], with another access key (map it to an
+    /// IAM identity with [`SsmEmulatorBuilder::identity`]).
+    pub fn client_as(&self, access_key: &str) -> aws_sdk_ssm::Client {
+        use aws_sdk_ssm::config::retry::RetryConfig;
+        use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(crate::https_client())
+            .endpoint_url(self.url())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(access_key, "test", None, None, "emulator"))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(4)
+                    .with_initial_backoff(Duration::from_millis(5))
+                    .with_max_backoff(Duration::from_millis(50)),
+            )
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    /// An [`SsmBackend`](crate::SsmBackend) on the real SDK, talking to this
+    /// emulator.
+    pub fn backend(&self) -> crate::SsmBackend {
+        crate::SsmBackend::from_client(self.client(), "us-east-1")
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
