@@ -45,6 +45,9 @@ pub enum BuildSsmBackendError {
 pub struct SsmBackend {
     client: Client,
     region: String,
+    /// The provider the default chain found (only with `from_env`), kept
+    /// for [`SsmBackend::check_credentials`].
+    credentials: Option<aws_sdk_ssm::config::SharedCredentialsProvider>,
 }
 
 impl fmt::Debug for SsmBackend {
@@ -105,7 +108,11 @@ impl SsmBackendBuilder {
             .or_else(|| client.config().region().map(ToString::to_string))
             .filter(|r| !r.trim().is_empty())
             .ok_or(BuildSsmBackendError::MissingRegion)?;
-        Ok(SsmBackend { client, region })
+        Ok(SsmBackend {
+            client,
+            region,
+            credentials: None,
+        })
     }
 }
 
@@ -120,6 +127,7 @@ impl SsmBackend {
         Self {
             client,
             region: region.into(),
+            credentials: None,
         }
     }
 
@@ -134,7 +142,36 @@ impl SsmBackend {
             .http_client(crate::https_client())
             .load()
             .await;
-        Self::builder().with_client(Client::new(&config)).build()
+        let mut backend = Self::builder().with_client(Client::new(&config)).build()?;
+        backend.credentials = config.credentials_provider();
+        Ok(backend)
+    }
+
+    /// Whether the default credential chain yields credentials, for
+    /// preflight checks (backends from [`SsmBackend::from_env`]).
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying why no credentials could be loaded.
+    pub async fn check_credentials(&self) -> Result<(), String> {
+        use aws_sdk_ssm::config::ProvideCredentials;
+        let Some(provider) = &self.credentials else {
+            return Err("no credentials provider is configured".to_owned());
+        };
+        provider
+            .provide_credentials()
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                let mut text = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    text.push_str(": ");
+                    text.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                text
+            })
     }
 
     /// The region used for console links.

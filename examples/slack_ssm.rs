@@ -1,0 +1,347 @@
+//! The real bot: Slack in front, AWS SSM Automation behind.
+//!
+//! ```text
+//! cargo run --example slack_ssm -- --config chatdeploy.toml
+//! cargo run --example slack_ssm -- --config chatdeploy.toml --check
+//! ```
+//!
+//! Slack tokens come from the environment: `SLACK_BOT_TOKEN`, plus
+//! `SLACK_APP_TOKEN` for Socket Mode (the default) or `SLACK_SIGNING_SECRET`
+//! with `--listen ADDR` for the Events API. AWS comes from the default
+//! credential chain and region. State is kept in SQLite (`--state`), the
+//! audit log in a JSONL file (`--audit`); SIGINT/SIGTERM stop the bot and
+//! releases in flight are resumed on the next start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chatdeploy::aws::SsmBackend;
+use chatdeploy::core::Catalog;
+use chatdeploy::core::audit::{FanOutAuditSink, JsonlAuditSink, TracingAuditSink};
+use chatdeploy::core::backend::{BackendError, DeployBackend};
+use chatdeploy::core::engine::{Engine, EventHandler};
+use chatdeploy::core::preflight;
+use chatdeploy::slack::{EventsApiListener, SlackSurface, SocketModeListener};
+use chatdeploy::sqlite::SqliteStateStore;
+use clap::{Parser, ValueEnum};
+
+/// Slack-first production releases on AWS SSM Automation.
+#[derive(Debug, Parser)]
+#[command(name = "slack_ssm", version)]
+struct Args {
+    /// The configuration file.
+    #[arg(long, default_value = "chatdeploy.toml")]
+    config: PathBuf,
+    /// Serve the Slack Events API on this address instead of using Socket
+    /// Mode (needs SLACK_SIGNING_SECRET).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Check the configuration, AWS and Slack, then exit.
+    #[arg(long)]
+    check: bool,
+    /// The SQLite database holding releases in flight, locks and history.
+    #[arg(long, default_value = "chatdeploy.db")]
+    state: PathBuf,
+    /// The audit log (JSON Lines, appended and fsynced).
+    #[arg(long, default_value = "audit.jsonl")]
+    audit: PathBuf,
+    /// How logs are written (level from RUST_LOG).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+const SETUP_HELP: &str = "See \"Connect your Slack and AWS\" in README.md: create the Slack app \
+from deploy/slack-app-manifest.yml, then export SLACK_BOT_TOKEN (xoxb-…) and SLACK_APP_TOKEN \
+(xapp-…, Socket Mode) or SLACK_SIGNING_SECRET with --listen ADDR (Events API); AWS uses the \
+default credential chain (AWS_PROFILE or AWS_ACCESS_KEY_ID…, and AWS_REGION).";
+
+/// Which Slack transport the environment asks for.
+enum Transport {
+    SocketMode {
+        app_token: String,
+    },
+    EventsApi {
+        signing_secret: String,
+        listen: SocketAddr,
+    },
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The transport, or the list of what is missing.
+fn transport(args: &Args) -> Result<Transport, Vec<&'static str>> {
+    let mut missing = Vec::new();
+    if env("SLACK_BOT_TOKEN").is_none() {
+        missing.push("SLACK_BOT_TOKEN (the bot token, xoxb-…)");
+    }
+    let transport = match args.listen {
+        Some(listen) => match env("SLACK_SIGNING_SECRET") {
+            Some(signing_secret) => Some(Transport::EventsApi {
+                signing_secret,
+                listen,
+            }),
+            None => {
+                missing.push("SLACK_SIGNING_SECRET (for the Events API with --listen)");
+                None
+            }
+        },
+        None => match env("SLACK_APP_TOKEN") {
+            Some(app_token) => Some(Transport::SocketMode { app_token }),
+            None => {
+                missing.push(
+                    "SLACK_APP_TOKEN (the app-level token, xapp-…, for Socket Mode; or \
+                     SLACK_SIGNING_SECRET with --listen ADDR for the Events API)",
+                );
+                None
+            }
+        },
+    };
+    match transport {
+        Some(transport) if missing.is_empty() => Ok(transport),
+        _ => Err(missing),
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(args.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if args.check {
+        runtime.block_on(check(&args))
+    } else {
+        let transport = match transport(&args) {
+            Ok(transport) => transport,
+            Err(missing) => {
+                eprintln!("chatdeploy needs these environment variables:");
+                for name in missing {
+                    eprintln!("  - {name}");
+                }
+                eprintln!("{SETUP_HELP}");
+                return ExitCode::from(2);
+            }
+        };
+        runtime.block_on(serve(&args, transport))
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_catalog(path: &Path) -> anyhow::Result<Catalog> {
+    Ok(Catalog::load(path)?)
+}
+
+/// `--check`: the configuration, then AWS and Slack where credentials exist.
+async fn check(args: &Args) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(&args.config)?;
+    println!(
+        "ok    configuration {} ({} services)",
+        args.config.display(),
+        catalog.services().count()
+    );
+    let mut problems = 0usize;
+    let mut skipped = 0usize;
+
+    let backend = SsmBackend::from_env().await;
+    match &backend {
+        Err(error) => {
+            skipped += 1;
+            println!("skip  AWS: {error}");
+        }
+        Ok(backend) => match backend.check_credentials().await {
+            Err(why) => {
+                skipped += 1;
+                println!("skip  AWS: no credentials ({why})");
+            }
+            Ok(()) => {
+                for service in catalog.services() {
+                    match backend.describe(service.document()).await {
+                        Ok(document) => {
+                            let findings = preflight::check_parameters(service, &document);
+                            if findings.is_empty() {
+                                println!(
+                                    "ok    {}: document {} and its parameters",
+                                    service.name(),
+                                    service.document()
+                                );
+                            }
+                            for finding in findings {
+                                problems += 1;
+                                println!("FAIL  {finding}");
+                            }
+                        }
+                        Err(BackendError::NotFound { .. }) => {
+                            problems += 1;
+                            println!(
+                                "FAIL  service {}: document {} does not exist in {}",
+                                service.name(),
+                                service.document(),
+                                backend.region()
+                            );
+                        }
+                        Err(error) => {
+                            problems += 1;
+                            println!("FAIL  service {}: {}", service.name(), error.user_message());
+                        }
+                    }
+                }
+            }
+        },
+    }
+
+    if env("SLACK_BOT_TOKEN").is_none() {
+        skipped += 1;
+        println!("skip  Slack: SLACK_BOT_TOKEN is not set");
+    } else {
+        let slack = SlackSurface::from_env()?;
+        match slack.auth_test().await {
+            Err(error) => {
+                problems += 1;
+                println!("FAIL  Slack auth.test: {error}; {}", error.hint());
+            }
+            Ok(bot) => {
+                println!("ok    Slack: the token belongs to <@{}>", bot.user_id);
+                for channel in catalog.chat().deploy_channels() {
+                    match slack.is_member(channel).await {
+                        Ok(true) => println!("ok    the bot is in <#{channel}>"),
+                        Ok(false) => {
+                            problems += 1;
+                            println!(
+                                "FAIL  the bot is not in <#{channel}>: type `/invite @deploybot` there"
+                            );
+                        }
+                        Err(error) => {
+                            problems += 1;
+                            println!("FAIL  <#{channel}>: {error}; {}", error.hint());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if problems == 0 {
+        match skipped {
+            0 => println!("preflight passed"),
+            n => println!("preflight passed ({n} part(s) skipped for lack of credentials)"),
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("preflight found {problems} problem(s)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Runs the bot until SIGINT or SIGTERM.
+async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(&args.config)?;
+    // Bad state stops the start with its own message; nothing is reset.
+    let state = SqliteStateStore::open(&args.state)?;
+    let audit = FanOutAuditSink::new()
+        .with_sink(Arc::new(JsonlAuditSink::open(&args.audit)?))
+        .with_sink(Arc::new(TracingAuditSink));
+    let slack = Arc::new(SlackSurface::from_env()?);
+    let bot = slack.auth_test().await.map_err(|error| {
+        anyhow::anyhow!("Slack refused the bot token: {error}; {}", error.hint())
+    })?;
+    let backend = SsmBackend::from_env().await.context("configuring AWS")?;
+
+    let engine = Engine::builder()
+        .with_catalog(catalog)
+        .with_chat(slack)
+        .with_backend(Arc::new(backend))
+        .with_audit(Arc::new(audit))
+        .with_state(Arc::new(state))
+        .build()?;
+    let resumed = engine.resume().await?;
+    tracing::info!(resumed, bot = %bot.user_id, "chatdeploy is running");
+    let handler: Arc<dyn EventHandler> = Arc::new(engine.clone());
+
+    match transport {
+        Transport::SocketMode { app_token } => {
+            let mut listener =
+                SocketModeListener::new(app_token, handler).with_bot_user(bot.user_id.as_str());
+            if let Some(url) = env("SLACK_API_URL") {
+                listener = listener.with_api_url(url);
+            }
+            listener.run(shutdown_signal()).await?;
+        }
+        Transport::EventsApi {
+            signing_secret,
+            listen,
+        } => {
+            let router = EventsApiListener::new(&signing_secret, handler)
+                .with_bot_user(bot.user_id.as_str())
+                .router();
+            let socket = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            println!("listening on http://{}", socket.local_addr()?);
+            axum_serve(socket, router).await?;
+        }
+    }
+    engine.shutdown();
+    tracing::info!("stopped; releases in flight resume on the next start");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn axum_serve(socket: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
+    axum::serve(socket, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the bot");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
