@@ -1,0 +1,235 @@
+//! An end-to-end world: the fake Slack Web API, the SSM emulator, the real
+//! SlackSurface, SsmBackend, engine, SQLite state, a JSONL audit file, and
+//! the Events API listener on loopback, driven by signed HTTP requests.
+#![allow(dead_code, unreachable_pub, missing_docs)] // each test file uses a subset
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatdeploy::aws::SsmEmulator;
+use chatdeploy::core::Catalog;
+use chatdeploy::core::audit::{AuditAction, AuditEvent, JsonlAuditSink};
+use chatdeploy::core::engine::{Engine, EventHandler, PollPolicy};
+use chatdeploy::slack::fake::{FakeSlackApi, payloads};
+use chatdeploy::slack::{EventsApiListener, SlackSurface};
+use chatdeploy::sqlite::SqliteStateStore;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const SECRET: &str = "e2e-signing-secret";
+pub const CHANNEL: &str = "C0DEPLOY";
+pub const ALICE: &str = "U0ALICE";
+pub const BOB: &str = "U0BOB";
+pub const EVE: &str = "U0EVE";
+pub const BOT_ROLE: &str = "arn:aws:iam::123456789012:role/chatdeploy";
+
+const CONFIG: &str = r#"
+[chat]
+deploy_channels = ["C0DEPLOY"]
+[roles]
+deployers = ["U0ALICE"]
+approvers = ["U0BOB"]
+[services.app]
+version_pattern = '^r-\d+\.\d+\.\d+$'
+version_example = "r-99.1.0"
+document = "Deploy-App"
+approval = "document"
+parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
+release_url = "https://github.com/acme/app/releases/tag/{version}"
+"#;
+
+pub struct World {
+    pub slack: FakeSlackApi,
+    pub emulator: SsmEmulator,
+    pub engine: Engine,
+    pub addr: SocketAddr,
+    pub audit_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let emulator = SsmEmulator::builder()
+            .step_delay(Duration::from_millis(50))
+            .caller_arn(BOT_ROLE)
+            .document(
+                "Deploy-App",
+                include_str!("../../deploy/deploy-app.ssm.yml"),
+            )
+            .start()
+            .await
+            .unwrap();
+        let slack = FakeSlackApi::start().await.unwrap();
+        let surface = SlackSurface::builder()
+            .with_token("xoxb-e2e")
+            .with_api_url(slack.api_url())
+            .build()
+            .unwrap();
+        let audit_path = dir.path().join("audit.jsonl");
+        let engine = Engine::builder()
+            .with_catalog(Catalog::from_toml_str(CONFIG, "e2e.toml").unwrap())
+            .with_chat(Arc::new(surface))
+            .with_backend(Arc::new(emulator.backend()))
+            .with_audit(Arc::new(JsonlAuditSink::open(&audit_path).unwrap()))
+            .with_state(Arc::new(
+                SqliteStateStore::open(dir.path().join("state.db")).unwrap(),
+            ))
+            .with_polling(PollPolicy {
+                fast: Duration::from_millis(30),
+                slow: Duration::from_millis(200),
+                waiting: Duration::from_millis(100),
+                ..PollPolicy::default()
+            })
+            .build()
+            .unwrap();
+        let handler: Arc<dyn EventHandler> = Arc::new(engine.clone());
+        let router = EventsApiListener::new(SECRET, handler)
+            .with_bot_user(slack.bot_user())
+            .router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            slack,
+            emulator,
+            engine,
+            addr,
+            audit_path,
+            _dir: dir,
+        }
+    }
+
+    /// POSTs a body signed as Slack signs it; returns the HTTP status.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        retry: Option<u32>,
+    ) -> u16 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (timestamp, signature) = payloads::sign(SECRET, now, body.as_bytes());
+        let retry = retry
+            .map(|n| format!("X-Slack-Retry-Num: {n}\r\nX-Slack-Retry-Reason: http_timeout\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nX-Slack-Request-Timestamp: {timestamp}\r\n\
+             X-Slack-Signature: {signature}\r\n{retry}Connection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let head = String::from_utf8_lossy(&response);
+        head.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// `user` mentions the bot in the deploy channel.
+    pub async fn mention(
+        &self,
+        event_id: &str,
+        user: &str,
+        text: &str,
+        ts: &str,
+        retry: Option<u32>,
+    ) -> u16 {
+        let event = payloads::app_mention(
+            user,
+            CHANNEL,
+            &format!("<@{}> {text}", self.slack.bot_user()),
+            ts,
+        );
+        let body = payloads::event_callback(event_id, event).to_string();
+        self.post("/slack/events", "application/json", &body, retry)
+            .await
+    }
+
+    /// `user` clicks a button of the bot's message `message_ts`.
+    pub async fn click(
+        &self,
+        user: &str,
+        action_id: &str,
+        deployment: &str,
+        message_ts: &str,
+    ) -> u16 {
+        let payload = payloads::block_actions(user, CHANNEL, message_ts, action_id, deployment);
+        let body = payloads::interaction_form(&payload);
+        self.post(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            &body,
+            None,
+        )
+        .await
+    }
+
+    /// Waits (in real time) until `ready` holds, or panics after `limit`.
+    pub async fn wait_until(&self, what: &str, limit: Duration, ready: impl Fn(&Self) -> bool) {
+        let start = std::time::Instant::now();
+        while !ready(self) {
+            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every chat.postMessage so far, as JSON params.
+    pub fn posts(&self) -> Vec<Value> {
+        self.slack
+            .calls_to("chat.postMessage")
+            .into_iter()
+            .map(|c| c.params)
+            .collect()
+    }
+
+    /// The approval request's (deployment ID, message ts), once posted.
+    pub fn approval_request(&self) -> Option<(String, String)> {
+        let message = self.slack.messages().into_iter().find(|m| {
+            m.ephemeral_to.is_none() && m.blocks.to_string().contains("chatdeploy_approve")
+        })?;
+        let blocks = message.blocks.as_array()?;
+        let actions = blocks.iter().find(|b| b["type"] == "actions")?;
+        let deployment = actions["elements"][0]["value"].as_str()?.to_owned();
+        Some((deployment, message.ts))
+    }
+
+    /// The texts of the channel's (non-ephemeral) messages, as last edited.
+    pub fn texts(&self) -> Vec<String> {
+        self.slack
+            .messages()
+            .into_iter()
+            .filter(|m| m.ephemeral_to.is_none())
+            .map(|m| m.text)
+            .collect()
+    }
+
+    /// The texts of the ephemeral messages shown to `user`.
+    pub fn ephemerals(&self, user: &str) -> Vec<String> {
+        self.slack
+            .messages()
+            .into_iter()
+            .filter(|m| m.ephemeral_to.as_deref() == Some(user))
+            .map(|m| m.text)
+            .collect()
+    }
+
+    pub fn audit(&self) -> Vec<AuditEvent> {
+        std::fs::read_to_string(&self.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn audit_count(&self, action: AuditAction) -> usize {
+        self.audit().iter().filter(|e| e.action == action).count()
+    }
+}
