@@ -75,7 +75,7 @@ pub fn check_parameters(service: &Service, document: &DocumentDescription) -> Ve
     findings.extend(
         template
             .iter()
-            .filter(|(name, _)| !document.parameters.iter().any(|p| &p.name == *name))
+            .filter(|(name, _)| !document.parameters.iter().any(|p| p.name == *name))
             .map(|(name, _)| Finding::UndeclaredParameter {
                 service: service.name().to_owned(),
                 document: service.document().to_owned(),

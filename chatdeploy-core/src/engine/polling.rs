@@ -83,11 +83,11 @@ impl Supervisor {
                 }
             }
         } else if record.stage == Stage::AwaitingApproval {
-            if let Some(wait) = record.approval.as_mut() {
-                if wait.decision.is_none() {
-                    decided_outside(wait, &snapshot, self.shared.clock.now());
-                    wait.signalled = true;
-                }
+            if let Some(wait) = record.approval.as_mut()
+                && wait.decision.is_none()
+            {
+                decided_outside(wait, &snapshot, self.shared.clock.now());
+                wait.signalled = true;
             }
             record.stage = Stage::Running;
             return match self.save(&record).await {

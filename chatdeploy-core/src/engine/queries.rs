@@ -104,18 +104,18 @@ async fn service_line(
             mention(&record.requester)
         ));
     }
-    if let Some(lock) = locks.iter().find(|l| l.service == service.name()) {
-        if let LockHolder::Manual { by, reason } = &lock.holder {
-            line.push_str(&format!(
-                ". Locked by {} since {}{}",
-                mention(by),
-                format_time(lock.since),
-                reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ));
-        }
+    if let Some(lock) = locks.iter().find(|l| l.service == service.name())
+        && let LockHolder::Manual { by, reason } = &lock.holder
+    {
+        line.push_str(&format!(
+            ". Locked by {} since {}{}",
+            mention(by),
+            format_time(lock.since),
+            reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ));
     }
     line.push('.');
     Ok(line)

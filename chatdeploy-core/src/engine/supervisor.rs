@@ -44,12 +44,12 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
     let activity = Arc::new(watch::Sender::new(Activity::Busy));
     {
         let mut supervisors = shared.supervisors();
-        if let Some(handle) = supervisors.get(&id) {
-            if *handle.activity.borrow() != Activity::Done {
-                handle.activity.send_replace(Activity::Busy);
-                handle.wake.notify_one();
-                return;
-            }
+        if let Some(handle) = supervisors.get(&id)
+            && *handle.activity.borrow() != Activity::Done
+        {
+            handle.activity.send_replace(Activity::Busy);
+            handle.wake.notify_one();
+            return;
         }
         supervisors.insert(
             id.clone(),
@@ -157,10 +157,11 @@ impl Supervisor {
     }
 
     async fn step(&mut self, record: DeploymentRecord) -> Next {
-        if record.status_message.is_none() && !record.stage.is_terminal() {
-            if let Some(next) = self.post_status(&record).await {
-                return next;
-            }
+        if record.status_message.is_none()
+            && !record.stage.is_terminal()
+            && let Some(next) = self.post_status(&record).await
+        {
+            return next;
         }
         match record.stage {
             Stage::Requested => self.requested(record).await,
