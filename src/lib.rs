@@ -1,12 +1,14 @@
-//! chatdeploy: Slack-first production releases on AWS SSM Automation.
+#![doc = include_str!("../README.md")]
 //!
-//! This facade re-exports the member crates so an application depends on one
-//! crate and picks adapters with features:
+//! ## This crate
 //!
-//! - [`core`] (always): commands, catalog, the traits and the engine;
-//! - `aws` feature: [`aws`], the SSM Automation backend;
-//! - `slack` feature: [`slack`], the Slack chat surface;
-//! - `sqlite` feature: [`sqlite`], the SQLite state store and audit sink.
+//! A facade re-exporting the member crates, so an application depends on one
+//! crate and picks adapters with features (all on by default):
+//!
+//! - `core` (always): commands, catalog, the traits and the engine;
+//! - `aws`: the SSM Automation backend;
+//! - `slack`: the Slack chat surface and listeners;
+//! - `sqlite`: the SQLite state store and audit sink.
 
 pub use chatdeploy_core as core;
 pub use chatdeploy_core::{Command, ParseCommandError, parse};
