@@ -1,0 +1,445 @@
+//! Crash safety: the real bot binary (`slack_ssm`, Events API, SQLite
+//! state, JSONL audit) is killed with SIGKILL at each stage of a release and
+//! started again. The SSM emulator runs as its own process and outlives the
+//! bot; the fake Slack Web API lives in this test process. Each release must
+//! complete exactly once: one execution, one approval signal, each audit
+//! record once, and the lock released.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chatdeploy::core::audit::{AuditAction, AuditEvent};
+use chatdeploy::core::state::StateStore;
+use chatdeploy::slack::fake::{FakeSlackApi, payloads};
+use chatdeploy::sqlite::SqliteStateStore;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "kill-test-secret";
+const LIMIT: Duration = Duration::from_secs(60);
+const CONFIG: &str = r#"
+[chat]
+deploy_channels = ["C0DEPLOY"]
+[roles]
+deployers = ["U0ALICE"]
+approvers = ["U0BOB"]
+[services.app]
+version_pattern = '^r-\d+\.\d+\.\d+$'
+document = "Deploy-App"
+approval = "document"
+parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
+"#;
+
+/// The binaries `cargo test --workspace` builds next to the test binaries.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn binary(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace tests (`cargo test --workspace --all-features`)",
+        path.display()
+    );
+    path
+}
+
+/// Starts a process and waits for its `listening on http://ADDR` line.
+fn spawn_listening(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the process announces its address");
+    (child, addr)
+}
+
+struct Bed {
+    dir: tempfile::TempDir,
+    emulator: Child,
+    emulator_addr: String,
+    slack: FakeSlackApi,
+}
+
+impl Bed {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let document = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/deploy-app.ssm.yml");
+        let (emulator, emulator_addr) = spawn_listening(
+            Command::new(binary(target_dir().join("ssm-emulator")))
+                .args(["--step-delay-ms", "150", "--document"])
+                .arg(format!("Deploy-App={document}")),
+        );
+        std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
+        let slack = FakeSlackApi::start().await.unwrap();
+        Self {
+            dir,
+            emulator,
+            emulator_addr,
+            slack,
+        }
+    }
+
+    /// Starts the bot; returns it and its Events API address.
+    fn bot(&self) -> (Child, String) {
+        let dir = self.dir.path();
+        spawn_listening(
+            Command::new(binary(target_dir().join("examples").join("slack_ssm")))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("SLACK_BOT_TOKEN", "xoxb-kill-test")
+                .env("SLACK_SIGNING_SECRET", SECRET)
+                .env("SLACK_API_URL", self.slack.api_url())
+                .env("AWS_ENDPOINT_URL", format!("http://{}", self.emulator_addr))
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_REGION", "us-east-1")
+                // Never probe the EC2 metadata service from a test.
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("RUST_LOG", "warn")
+                .arg("--config")
+                .arg(dir.join("chatdeploy.toml"))
+                .arg("--state")
+                .arg(dir.join("chatdeploy.db"))
+                .arg("--audit")
+                .arg(dir.join("audit.jsonl"))
+                .args(["--listen", "127.0.0.1:0"]),
+        )
+    }
+
+    fn audit(&self) -> Vec<AuditEvent> {
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn count(&self, action: AuditAction) -> usize {
+        self.audit().iter().filter(|e| e.action == action).count()
+    }
+
+    async fn wait_for(&self, action: AuditAction) {
+        let start = Instant::now();
+        while self.count(action) == 0 {
+            assert!(
+                start.elapsed() < LIMIT,
+                "timed out waiting for {action:?}: {:?}",
+                self.audit()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Calls the emulator with SSM's wire protocol.
+    async fn ssm(&self, operation: &str, body: Value) -> Value {
+        let body = body.to_string();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {0}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: AmazonSSM.{operation}\r\nContent-Length: {1}\r\nConnection: close\r\n\r\n{body}",
+            self.emulator_addr,
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(&self.emulator_addr)
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let (_, json) = response.split_once("\r\n\r\n").unwrap();
+        serde_json::from_str(json).unwrap_or(Value::Null)
+    }
+
+    async fn executions(&self) -> Vec<Value> {
+        let listed = self.ssm("DescribeAutomationExecutions", json!({})).await;
+        listed["AutomationExecutionMetadataList"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many approval decisions the execution's approval step recorded.
+    async fn decisions(&self, execution: &str) -> usize {
+        let got = self
+            .ssm(
+                "GetAutomationExecution",
+                json!({"AutomationExecutionId": execution}),
+            )
+            .await;
+        got["AutomationExecution"]["StepExecutions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"] == "aws:approve")
+            .map(|s| {
+                s["Outputs"]["ApproverDecisions"]
+                    .as_array()
+                    .map_or(0, Vec::len)
+            })
+            .sum()
+    }
+
+    async fn post(&self, bot: &str, path: &str, content_type: &str, body: &str) -> u16 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (timestamp, signature) = payloads::sign(SECRET, now, body.as_bytes());
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {bot}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nX-Slack-Request-Timestamp: {timestamp}\r\n\
+             X-Slack-Signature: {signature}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(bot).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    async fn deploy(&self, bot: &str) {
+        let text = format!("<@{}> deploy app r-99.1.0", self.slack.bot_user());
+        let event = payloads::app_mention("U0ALICE", "C0DEPLOY", &text, "1700000001.000100");
+        let body = payloads::event_callback("EvKill1", event).to_string();
+        assert_eq!(
+            self.post(bot, "/slack/events", "application/json", &body)
+                .await,
+            200
+        );
+    }
+
+    async fn approve(&self, bot: &str) {
+        let (deployment, ts) = self
+            .approval_request()
+            .expect("an approval request was posted");
+        let payload =
+            payloads::block_actions("U0BOB", "C0DEPLOY", &ts, "chatdeploy_approve", &deployment);
+        let body = payloads::interaction_form(&payload);
+        let status = self
+            .post(
+                bot,
+                "/slack/interactions",
+                "application/x-www-form-urlencoded",
+                &body,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    fn approval_request(&self) -> Option<(String, String)> {
+        let message = self.slack.messages().into_iter().find(|m| {
+            m.ephemeral_to.is_none() && m.blocks.to_string().contains("chatdeploy_approve")
+        })?;
+        let actions = message
+            .blocks
+            .as_array()?
+            .iter()
+            .find(|b| b["type"] == "actions")?
+            .clone();
+        Some((
+            actions["elements"][0]["value"].as_str()?.to_owned(),
+            message.ts,
+        ))
+    }
+
+    async fn wait_for_approval_request(&self) {
+        let start = Instant::now();
+        while self.approval_request().is_none() {
+            assert!(
+                start.elapsed() < LIMIT,
+                "timed out waiting for the approval request"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Checks the one release completed exactly once.
+    async fn assert_completed_once(&self) {
+        let executions = self.executions().await;
+        assert_eq!(executions.len(), 1, "{executions:?}");
+        assert_eq!(executions[0]["AutomationExecutionStatus"], "Success");
+        let id = executions[0]["AutomationExecutionId"].as_str().unwrap();
+        assert_eq!(self.decisions(id).await, 1, "one approval signal");
+        for action in [
+            AuditAction::Requested,
+            AuditAction::Started,
+            AuditAction::ApprovalRequested,
+            AuditAction::Approved,
+            AuditAction::Signalled,
+            AuditAction::Succeeded,
+        ] {
+            assert_eq!(self.count(action), 1, "{action:?} in {:?}", self.audit());
+        }
+        let state = SqliteStateStore::open(self.dir.path().join("chatdeploy.db")).unwrap();
+        assert!(
+            state.lock("app").await.unwrap().is_none(),
+            "the lock is released"
+        );
+        assert!(state.in_flight().await.unwrap().is_empty());
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = self.emulator.kill();
+        let _ = self.emulator.wait();
+    }
+}
+
+fn kill9(mut bot: Child) {
+    bot.kill().unwrap(); // SIGKILL on unix
+    bot.wait().unwrap();
+}
+
+/// Stops the bot gracefully at the end (SIGTERM), so the state file is closed.
+fn stop(bot: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(bot.id().to_string())
+        .status();
+    let mut bot = bot;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if bot.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill9(bot);
+}
+
+async fn wait_for_success(bed: &Bed) {
+    let start = Instant::now();
+    while bed.count(AuditAction::Succeeded) == 0 {
+        assert!(
+            start.elapsed() < LIMIT,
+            "timed out waiting for success: {:?}",
+            bed.audit()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_just_after_the_request() {
+    let bed = Bed::start().await;
+    let (bot, addr) = bed.bot();
+    bed.deploy(&addr).await;
+    bed.wait_for(AuditAction::Requested).await;
+    kill9(bot);
+
+    let (bot, addr) = bed.bot();
+    bed.wait_for_approval_request().await;
+    bed.approve(&addr).await;
+    wait_for_success(&bed).await;
+    stop(bot);
+    bed.assert_completed_once().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_just_after_the_start() {
+    let bed = Bed::start().await;
+    let (bot, addr) = bed.bot();
+    bed.deploy(&addr).await;
+    bed.wait_for(AuditAction::Started).await;
+    kill9(bot);
+
+    let (bot, addr) = bed.bot();
+    bed.wait_for_approval_request().await;
+    bed.approve(&addr).await;
+    wait_for_success(&bed).await;
+    stop(bot);
+    bed.assert_completed_once().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_waiting_for_approval() {
+    let bed = Bed::start().await;
+    let (bot, addr) = bed.bot();
+    bed.deploy(&addr).await;
+    bed.wait_for(AuditAction::ApprovalRequested).await;
+    kill9(bot);
+
+    let (bot, addr) = bed.bot();
+    bed.approve(&addr).await;
+    wait_for_success(&bed).await;
+    stop(bot);
+    bed.assert_completed_once().await;
+    let requests = bed
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| {
+            m.blocks.to_string().contains("approval needed") || m.text.contains("approval needed")
+        })
+        .count();
+    assert!(requests <= 1, "one approval request, not one per start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_just_after_the_approval_signal() {
+    let bed = Bed::start().await;
+    let (bot, addr) = bed.bot();
+    bed.deploy(&addr).await;
+    bed.wait_for_approval_request().await;
+    bed.approve(&addr).await;
+    bed.wait_for(AuditAction::Signalled).await;
+    kill9(bot);
+
+    let (bot, _addr) = bed.bot();
+    wait_for_success(&bed).await;
+    stop(bot);
+    bed.assert_completed_once().await;
+}
+
+/// Sanity check of the harness itself: the bot refuses to start on a
+/// corrupt state file and leaves it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_stops_the_start_untouched() {
+    let bed = Bed::start().await;
+    let db = bed.dir.path().join("chatdeploy.db");
+    std::fs::write(&db, b"this is not a database").unwrap();
+    let output = bed_bot_output(&bed, &db);
+    assert!(!output.0.success());
+    assert!(output.1.contains("chatdeploy.db"), "{}", output.1);
+    assert_eq!(std::fs::read(&db).unwrap(), b"this is not a database");
+}
+
+fn bed_bot_output(bed: &Bed, db: &Path) -> (std::process::ExitStatus, String) {
+    let output = Command::new(binary(target_dir().join("examples").join("slack_ssm")))
+        .env_clear()
+        .env("SLACK_BOT_TOKEN", "xoxb-kill-test")
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_API_URL", bed.slack.api_url())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg("--config")
+        .arg(bed.dir.path().join("chatdeploy.toml"))
+        .arg("--state")
+        .arg(db)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
