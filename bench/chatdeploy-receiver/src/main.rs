@@ -1,0 +1,107 @@
+//! The chatdeploy side of the receive-path benchmark: the real Events API
+//! listener (signature, body limit, retry dedupe, translation) and the real
+//! engine behind it (event dedupe in the state store, parsing, routing,
+//! authorisation, the read-only answer, an audit record), with in-memory
+//! state and a chat surface that keeps nothing, on one tokio thread like the
+//! bare receiver it is compared with.
+//!
+//! ```text
+//! chatdeploy-receiver --listen 127.0.0.1:3000 --secret SIGNING_SECRET
+//! ```
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatdeploy_core::Catalog;
+use chatdeploy_core::audit::{AuditError, AuditEvent, AuditSink};
+use chatdeploy_core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage};
+use chatdeploy_core::engine::{Engine, EventHandler};
+use chatdeploy_core::state::InMemoryStateStore;
+use chatdeploy_core::testing::ScriptedBackend;
+use chatdeploy_core::{GroupId, MessageId, UserId};
+use chatdeploy_slack::EventsApiListener;
+
+const CONFIG: &str = r#"
+[chat]
+deploy_channels = ["C0DEPLOY"]
+[roles]
+deployers = ["U0ALICE"]
+approvers = ["U0BOB"]
+[services.app]
+version_pattern = '^r-\d+\.\d+\.\d+$'
+document = "Deploy-App"
+approval = "document"
+parameters = { ReleaseVersion = "{version}" }
+"#;
+
+/// Answers are rendered by the engine and dropped here.
+struct NullChat;
+
+#[async_trait]
+impl ChatSurface for NullChat {
+    async fn post(&self, to: &Conversation, _: &Message) -> Result<PostedMessage, ChatError> {
+        Ok(PostedMessage {
+            channel: to.channel.clone(),
+            id: MessageId::new("1.0"),
+        })
+    }
+    async fn update(&self, _: &PostedMessage, _: &Message) -> Result<(), ChatError> {
+        Ok(())
+    }
+    async fn post_ephemeral(
+        &self,
+        _: &Conversation,
+        _: &UserId,
+        _: &Message,
+    ) -> Result<(), ChatError> {
+        Ok(())
+    }
+    async fn group_members(&self, _: &GroupId) -> Result<Vec<UserId>, ChatError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Audit records are built by the engine and dropped here (a durable sink
+/// would fsync per record, which measures the disk, not the receive path).
+struct NullAudit;
+
+#[async_trait]
+impl AuditSink for NullAudit {
+    async fn record(&self, _: &AuditEvent) -> Result<(), AuditError> {
+        Ok(())
+    }
+}
+
+fn arg(name: &str) -> Option<String> {
+    let mut args = std::env::args().skip_while(|a| a != name).skip(1);
+    args.next()
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    let secret = arg("--secret").ok_or("--secret SIGNING_SECRET is required")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let engine = Engine::builder()
+            .with_catalog(Catalog::from_toml_str(CONFIG, "bench.toml")?)
+            .with_chat(Arc::new(NullChat))
+            .with_backend(Arc::new(ScriptedBackend::new()))
+            .with_audit(Arc::new(NullAudit))
+            .with_state(Arc::new(InMemoryStateStore::new()))
+            // Slack redelivers within minutes; ten minutes covers its retries.
+            .with_dedupe_ttl(Duration::from_secs(600))
+            .build()?;
+        let handler: Arc<dyn EventHandler> = Arc::new(engine);
+        let router = EventsApiListener::new(&secret, handler)
+            .with_bot_user("U0BOT")
+            .router();
+        let socket = tokio::net::TcpListener::bind(&listen).await?;
+        println!("listening on http://{}", socket.local_addr()?);
+        axum::serve(socket, router).await?;
+        Ok(())
+    })
+}
