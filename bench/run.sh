@@ -12,6 +12,8 @@
 #   SERVER_CPU=0 LOADGEN_CPU=1 BASE_PORT=38910 SECRET=...
 #   CHATDEPLOY_RECEIVER_CMD  command for the chatdeploy row; {port} and {secret} are substituted
 #   CHATDEPLOY_RECEIVER_PKG  workspace package built for it when present (chatdeploy-receiver)
+#   NICE=-15                 run server and loadgen at this nice level (needs root): on a
+#                            machine shared with other work, keeps them from being starved
 #   SKIP_INSTALL=1           reuse the installed peers and built binaries
 #   OUT=bench/results/<utc>  where the logs and raw JSON lines go
 set -euo pipefail
@@ -29,6 +31,7 @@ SECRET=${SECRET:-bench-signing-secret-5f1e3a}
 CHATDEPLOY_RECEIVER_CMD=${CHATDEPLOY_RECEIVER_CMD:-"target/release/chatdeploy-receiver --listen 127.0.0.1:{port} --secret {secret}"}
 CHATDEPLOY_RECEIVER_PKG=${CHATDEPLOY_RECEIVER_PKG:-chatdeploy-receiver}
 SKIP_INSTALL=${SKIP_INSTALL:-0}
+NICE=${NICE:-0}
 OUT=${OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 TEXT='<@U0BOT> status'
 
@@ -105,7 +108,7 @@ fi
   echo "rustc: $(rustc --version)"
   echo "node: $(node --version), @slack/bolt $(node -p "require('./bench/peers/bolt-js/node_modules/@slack/bolt/package.json').version" 2>/dev/null || echo '?')"
   echo "python: $(bench/.venv/bin/python --version 2>&1), $(bench/.venv/bin/pip list 2>/dev/null | awk '$1 ~ /^(slack_bolt|slack-bolt|uvicorn|uvloop|httptools)$/ { printf "%s %s, ", $1, $2 }')"
-  echo "pinning: server on cpu $SERVER_CPU, loadgen on cpu $LOADGEN_CPU; warmup ${WARMUP}s, measured ${DURATION}s; connections: $CONNS"
+  echo "pinning: server on cpu $SERVER_CPU, loadgen on cpu $LOADGEN_CPU, nice $NICE; warmup ${WARMUP}s, measured ${DURATION}s; connections: $CONNS"
 } | tee "$OUT/machine.txt" >&2
 
 # ---------------------------------------------------------------- runs
@@ -139,7 +142,7 @@ for name in $SERVERS; do
   fi
   log "$name: starting on cpu $SERVER_CPU: $cmd  (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
   # shellcheck disable=SC2086 # the command is split into words on purpose
-  SLACK_SIGNING_SECRET=$SECRET taskset -c "$SERVER_CPU" $cmd >"$OUT/$name.log" 2>&1 &
+  SLACK_SIGNING_SECRET=$SECRET nice -n "$NICE" taskset -c "$SERVER_CPU" $cmd >"$OUT/$name.log" 2>&1 &
   SERVER_PID=$!
   if ! wait_port "$port" "$SERVER_PID"; then
     log "$name: did not open port $port; its log:"; cat "$OUT/$name.log" >&2
@@ -151,11 +154,15 @@ for name in $SERVERS; do
   idle_kb=$(status_kb "$SERVER_PID" VmRSS)
   for c in $CONNS; do
     t0=$(cpu_ticks "$SERVER_PID"); s0=$(date +%s.%N)
-    line=$(taskset -c "$LOADGEN_CPU" target/release/loadgen --url "http://127.0.0.1:$port/slack/events" \
+    line=$(nice -n "$NICE" taskset -c "$LOADGEN_CPU" target/release/loadgen --url "http://127.0.0.1:$port/slack/events" \
       --secret "$SECRET" --connections "$c" --duration "$DURATION" --warmup "$WARMUP" --text "$TEXT" --json)
     t1=$(cpu_ticks "$SERVER_PID"); s1=$(date +%s.%N)
-    cpu=$(awk -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$clk_tck" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (e - s) }')
-    echo "${line%\}},\"server\":\"$name\",\"server_cpu_pct\":$cpu}" >>"$OUT/results.jsonl"
+    # The server's CPU time over the whole loadgen run (warm-up included), as a share of
+    # wall time and per response: the latter holds up when other work shares the machine.
+    done_n=$(sed 's/.*"completed":\([0-9]*\).*/\1/' <<<"$line")
+    read -r cpu cpu_us <<<"$(awk -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$clk_tck" -v n="$done_n" \
+      'BEGIN { t = (b - a) / hz; printf "%.0f %.1f", 100 * t / (e - s), (n > 0 ? 1e6 * t / n : 0) }')"
+    echo "${line%\}},\"server\":\"$name\",\"server_cpu_pct\":$cpu,\"server_cpu_us_per_req\":$cpu_us}" >>"$OUT/results.jsonl"
     log "$name @ $c conns: $line (server cpu ${cpu}%)"
     sleep 1
   done

@@ -1,7 +1,8 @@
 """Render bench/run.sh's raw results as one markdown table.
 
 Usage: python3 bench/table.py RESULTS_DIR
-Reads RESULTS_DIR/results.jsonl (one loadgen --json line per server and
+"CPU µs/req" is the server's CPU time per response, which holds up better
+than req/s when other work shares the machine. Reads RESULTS_DIR/results.jsonl (one loadgen --json line per server and
 connection count) and RESULTS_DIR/servers.jsonl (idle/peak RSS, or why a
 server was skipped). Ratios are req/s of chatdeploy (and of the bare
 receiver) divided by the row's req/s at the same connection count.
@@ -40,20 +41,21 @@ def main() -> None:
 
     print(
         "| server | conns | req/s | p50 µs | p99 µs | max µs | non-200 | errors"
-        " | server CPU | idle RSS MB | peak RSS MB | chatdeploy ÷ row | bare ÷ row |"
+        " | server CPU | CPU µs/req | idle RSS MB | peak RSS MB | chatdeploy ÷ row | bare ÷ row |"
     )
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for s in servers:
         name = s["server"]
         label = LABELS.get(name, name)
         if "skipped" in s:
-            print(f"| {label} | – | {s['skipped']} | | | | | | | | | | |")
+            print(f"| {label} | – | {s['skipped']} | | | | | | | | | | | |")
             continue
         for r in (r for r in results if r["server"] == name):
             c = r["connections"]
             print(
                 f"| {label} | {c} | {r['rps']:,.0f} | {r['p50_us']} | {r['p99_us']}"
                 f" | {r['max_us']} | {r['non200']} | {r['errors']} | {r['server_cpu_pct']}%"
+                f" | {r.get('server_cpu_us_per_req', '–')}"
                 f" | {mb(s.get('idle_rss_kb'))} | {mb(s.get('peak_rss_kb'))}"
                 f" | {ratio(rps.get(('chatdeploy', c)), r['rps'])}"
                 f" | {ratio(rps.get(('bare', c)), r['rps'])} |"

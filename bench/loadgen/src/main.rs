@@ -51,6 +51,8 @@ struct Config {
 #[derive(Debug)]
 struct Stats {
     latency_us: Histogram<u64>,
+    /// Responses received, warm-up and all (to relate to the server's CPU time).
+    completed: u64,
     non200: u64,
     errors: u64,
 }
@@ -59,6 +61,7 @@ impl Stats {
     fn new() -> Result<Self, Box<dyn Error>> {
         Ok(Self {
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            completed: 0,
             non200: 0,
             errors: 0,
         })
@@ -93,6 +96,7 @@ async fn run(cfg: Rc<Config>) -> Result<(Stats, Duration), Box<dyn Error>> {
     for task in tasks {
         let stats = task.await??;
         total.latency_us.add(&stats.latency_us)?;
+        total.completed += stats.completed;
         total.non200 += stats.non200;
         total.errors += stats.errors;
     }
@@ -148,6 +152,7 @@ async fn connection(
         match outcome {
             Ok(status) => {
                 consecutive_errors = 0;
+                stats.completed += 1;
                 if sent >= measure_from && done <= until {
                     let us = done.duration_since(sent).as_micros();
                     stats
@@ -200,8 +205,17 @@ fn report(cfg: &Config, total: &Stats, elapsed: Duration) {
     if cfg.json {
         eprintln!("{human}");
         println!(
-            "{{\"connections\":{},\"seconds\":{:.3},\"requests\":{},\"rps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"non200\":{},\"errors\":{}}}",
-            cfg.connections, secs, requests, rps, p50, p99, max, total.non200, total.errors
+            "{{\"connections\":{},\"seconds\":{:.3},\"requests\":{},\"rps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"non200\":{},\"errors\":{},\"completed\":{}}}",
+            cfg.connections,
+            secs,
+            requests,
+            rps,
+            p50,
+            p99,
+            max,
+            total.non200,
+            total.errors,
+            total.completed
         );
     } else {
         println!("{human}");
