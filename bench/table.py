@@ -41,21 +41,21 @@ def main() -> None:
 
     print(
         "| server | conns | req/s | p50 µs | p99 µs | max µs | non-200 | errors"
-        " | server CPU | CPU µs/req | idle RSS MB | peak RSS MB | chatdeploy ÷ row | bare ÷ row |"
+        " | server CPU | CPU µs/req | loadgen CPU | idle RSS MB | peak RSS MB | chatdeploy ÷ row | bare ÷ row |"
     )
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for s in servers:
         name = s["server"]
         label = LABELS.get(name, name)
         if "skipped" in s:
-            print(f"| {label} | – | {s['skipped']} | | | | | | | | | | | |")
+            print(f"| {label} | – | {s['skipped']} | | | | | | | | | | | | |")
             continue
         for r in (r for r in results if r["server"] == name):
             c = r["connections"]
             print(
                 f"| {label} | {c} | {r['rps']:,.0f} | {r['p50_us']} | {r['p99_us']}"
                 f" | {r['max_us']} | {r['non200']} | {r['errors']} | {r['server_cpu_pct']}%"
-                f" | {r.get('server_cpu_us_per_req', '–')}"
+                f" | {r.get('server_cpu_us_per_req', '–')} | {r.get('loadgen_cpu_pct', '–')}%"
                 f" | {mb(s.get('idle_rss_kb'))} | {mb(s.get('peak_rss_kb'))}"
                 f" | {ratio(rps.get(('chatdeploy', c)), r['rps'])}"
                 f" | {ratio(rps.get(('bare', c)), r['rps'])} |"

@@ -32,6 +32,19 @@ use crate::payload::Signer;
 /// A connection gives up after this many errors in a row (server gone).
 const MAX_CONSECUTIVE_ERRORS: u32 = 50;
 
+/// `sysconf(_SC_CLK_TCK)`, 100 on every Linux this runs on.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// This process's user + system CPU time, in clock ticks, from `/proc/self/stat`.
+fn own_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name: state is field 3, utime 14, stime 15.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// The command line.
 #[derive(Debug)]
 struct Config {
@@ -74,8 +87,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         .enable_all()
         .build()?;
     let local = LocalSet::new();
+    let (started, cpu_before) = (Instant::now(), own_cpu_ticks());
     let (total, elapsed) = local.block_on(&rt, run(Rc::clone(&cfg)))?;
-    report(&cfg, &total, elapsed);
+    // The generator's own CPU share (warm-up included): near 100% means it, not
+    // the server, may be what limits the rate.
+    let wall = started.elapsed().as_secs_f64().max(f64::EPSILON);
+    let cpu_pct = own_cpu_ticks()
+        .zip(cpu_before)
+        .map_or(-1.0, |(after, before)| {
+            (after - before) as f64 / CLOCK_TICKS_PER_SEC / wall * 100.0
+        });
+    report(&cfg, &total, elapsed, cpu_pct);
     Ok(())
 }
 
@@ -184,7 +206,7 @@ async fn connect(cfg: &Config) -> Result<http1::SendRequest<Full<Bytes>>, Box<dy
     Ok(sender)
 }
 
-fn report(cfg: &Config, total: &Stats, elapsed: Duration) {
+fn report(cfg: &Config, total: &Stats, elapsed: Duration, cpu_pct: f64) {
     let h = &total.latency_us;
     let requests = h.len();
     let secs = elapsed.as_secs_f64().max(f64::EPSILON);
@@ -199,13 +221,13 @@ fn report(cfg: &Config, total: &Stats, elapsed: Duration) {
         )
     };
     let human = format!(
-        "{} conns, {:.1} s: {:.0} req/s, p50 {} us, p99 {} us, max {} us, non-200 {}, errors {} ({} requests)",
-        cfg.connections, secs, rps, p50, p99, max, total.non200, total.errors, requests
+        "{} conns, {:.1} s: {:.0} req/s, p50 {} us, p99 {} us, max {} us, non-200 {}, errors {} ({} requests, loadgen cpu {:.0}%)",
+        cfg.connections, secs, rps, p50, p99, max, total.non200, total.errors, requests, cpu_pct
     );
     if cfg.json {
         eprintln!("{human}");
         println!(
-            "{{\"connections\":{},\"seconds\":{:.3},\"requests\":{},\"rps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"non200\":{},\"errors\":{},\"completed\":{}}}",
+            "{{\"connections\":{},\"seconds\":{:.3},\"requests\":{},\"rps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"non200\":{},\"errors\":{},\"completed\":{},\"loadgen_cpu_pct\":{:.0}}}",
             cfg.connections,
             secs,
             requests,
@@ -215,7 +237,8 @@ fn report(cfg: &Config, total: &Stats, elapsed: Duration) {
             max,
             total.non200,
             total.errors,
-            total.completed
+            total.completed,
+            cpu_pct
         );
     } else {
         println!("{human}");
