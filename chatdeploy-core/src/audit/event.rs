@@ -128,8 +128,13 @@ impl AuditEvent {
     /// A record of `action` by `actor`, now, with a fresh random ID and
     /// every other field empty.
     pub fn new(action: AuditAction, actor: Option<UserId>) -> Self {
+        Self::identified(uuid::Uuid::new_v4().to_string(), action, actor)
+    }
+
+    /// Like [`AuditEvent::new`] with a given (e.g. deterministic) ID.
+    pub fn identified(id: impl Into<String>, action: AuditAction, actor: Option<UserId>) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: id.into(),
             at: Utc::now(),
             action,
             actor,

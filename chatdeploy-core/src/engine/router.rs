@@ -27,11 +27,11 @@ impl Request<'_> {
     /// source event, actor, command, channel and thread filled in.
     pub(crate) fn audit(&self, action: AuditAction) -> AuditEvent {
         let event = self.event;
-        let mut record = AuditEvent::new(action, Some(event.user.clone())).with_id(format!(
-            "{}:{}",
-            event.id,
-            action.as_str()
-        ));
+        let mut record = AuditEvent::identified(
+            format!("{}:{}", event.id, action.as_str()),
+            action,
+            Some(event.user.clone()),
+        );
         record.command = self.command.clone();
         record.channel = Some(event.channel.clone());
         record.thread = event.thread.clone().or_else(|| event.message.clone());
@@ -75,13 +75,13 @@ pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
                 ButtonAction::Approve => Signal::Approve,
                 ButtonAction::Reject => Signal::Reject,
             };
-            decide::decide(
+            Box::pin(decide::decide(
                 shared,
                 &request,
                 Target::Deployment(deployment.clone()),
                 decision,
                 None,
-            )
+            ))
             .await
         }
     }
@@ -148,36 +148,44 @@ async fn command(shared: &Arc<Shared>, event: &ChatEvent, text: &str) -> Handled
                 environment,
                 ticket,
             };
-            commands::release(shared, &request, &service, ask).await
+            Box::pin(commands::release(shared, &request, &service, ask)).await
         }
         Command::Rollback { service, version } => {
-            commands::release(shared, &request, &service, ReleaseAsk::Rollback { version }).await
+            Box::pin(commands::release(
+                shared,
+                &request,
+                &service,
+                ReleaseAsk::Rollback { version },
+            ))
+            .await
         }
         Command::Approve { target } => {
-            decide::decide(
+            Box::pin(decide::decide(
                 shared,
                 &request,
                 Target::from_text(&target),
                 Signal::Approve,
                 None,
-            )
+            ))
             .await
         }
         Command::Reject { target, reason } => {
-            decide::decide(
+            Box::pin(decide::decide(
                 shared,
                 &request,
                 Target::from_text(&target),
                 Signal::Reject,
                 reason,
-            )
+            ))
             .await
         }
         Command::Cancel { target } => {
-            decide::cancel(shared, &request, Target::from_text(&target)).await
+            Box::pin(decide::cancel(shared, &request, Target::from_text(&target))).await
         }
-        Command::Lock { service, reason } => locks::lock(shared, &request, &service, reason).await,
-        Command::Unlock { service } => locks::unlock(shared, &request, &service).await,
+        Command::Lock { service, reason } => {
+            Box::pin(locks::lock(shared, &request, &service, reason)).await
+        }
+        Command::Unlock { service } => Box::pin(locks::unlock(shared, &request, &service)).await,
         other => queries::answer(shared, &request, &other).await,
     }
 }

@@ -229,7 +229,7 @@ impl Supervisor {
         record: &DeploymentRecord,
         key: &str,
     ) -> AuditEvent {
-        let mut event = AuditEvent::new(action, None).with_id(format!("{}:{key}", record.id));
+        let mut event = AuditEvent::identified(format!("{}:{key}", record.id), action, None);
         event.service = Some(record.service.clone());
         event.version = Some(record.version.clone());
         event.environment = Some(record.environment.clone());

@@ -12,19 +12,42 @@ use super::{
 };
 use crate::ids::{DeploymentId, EventId};
 
-/// Expired event IDs are first swept when the table reaches this many; after
-/// a sweep, the next one waits until the table has doubled, so sweeping
+/// Expired event IDs are first swept when a shard reaches this many; after
+/// a sweep, the next one waits until the shard has doubled, so sweeping
 /// costs amortised O(1) per event even when nothing has expired yet.
 const EVENT_SWEEP_THRESHOLD: usize = 4096;
 
+/// Event IDs are spread over this many tables, so that growing (rehashing)
+/// one never stalls the receive path for long under heavy load.
+const EVENT_SHARDS: usize = 64;
+
 #[derive(Debug, Default)]
-struct Inner {
+struct EventShard {
     events: HashMap<EventId, DateTime<Utc>>,
     next_sweep: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shards: Vec<EventShard>,
+    shard_of: std::hash::RandomState,
     locks: BTreeMap<String, ServiceLock>,
     deployments: HashMap<DeploymentId, DeploymentRecord>,
     history: Vec<ReleaseRecord>,
     history_ids: HashSet<DeploymentId>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            shards: (0..EVENT_SHARDS).map(|_| EventShard::default()).collect(),
+            shard_of: std::hash::RandomState::new(),
+            locks: BTreeMap::new(),
+            deployments: HashMap::new(),
+            history: Vec::new(),
+            history_ids: HashSet::new(),
+        }
+    }
 }
 
 /// A [`StateStore`] in process memory. Everything is lost when the process
@@ -56,14 +79,17 @@ impl StateStore for InMemoryStateStore {
     ) -> Result<bool, StateError> {
         let now = Utc::now();
         let mut inner = self.lock_inner();
-        if inner.events.len() >= inner.next_sweep.max(EVENT_SWEEP_THRESHOLD) {
-            inner.events.retain(|_, expiry| *expiry > now);
-            inner.next_sweep = inner.events.len() * 2;
+        let index =
+            (std::hash::BuildHasher::hash_one(&inner.shard_of, event) as usize) % EVENT_SHARDS;
+        let shard = &mut inner.shards[index];
+        if shard.events.len() >= shard.next_sweep.max(EVENT_SWEEP_THRESHOLD) {
+            shard.events.retain(|_, expiry| *expiry > now);
+            shard.next_sweep = shard.events.len() * 2;
         }
-        match inner.events.get(event) {
+        match shard.events.get(event) {
             Some(expiry) if *expiry > now => Ok(false),
             _ => {
-                inner.events.insert(event.clone(), expires_at);
+                shard.events.insert(event.clone(), expires_at);
                 Ok(true)
             }
         }
@@ -182,28 +208,46 @@ mod tests {
         let store = InMemoryStateStore::new();
         let past = Utc::now() - chrono::Duration::seconds(1);
         let later = Utc::now() + chrono::Duration::hours(1);
-        for i in 0..EVENT_SWEEP_THRESHOLD {
+        let total = |store: &InMemoryStateStore| -> usize {
+            store
+                .lock_inner()
+                .shards
+                .iter()
+                .map(|s| s.events.len())
+                .sum()
+        };
+        let expired = 2 * EVENT_SWEEP_THRESHOLD * EVENT_SHARDS;
+        for i in 0..expired {
             store
                 .remember_event(&EventId::new(format!("old{i}")), past)
                 .await
                 .unwrap();
         }
-        store
-            .remember_event(&EventId::new("new"), later)
-            .await
-            .unwrap();
-        assert_eq!(store.lock_inner().events.len(), 1, "expired entries swept");
-        for i in 0..3 * EVENT_SWEEP_THRESHOLD {
+        assert!(
+            total(&store) < expired,
+            "expired entries are swept as shards fill"
+        );
+        for i in 0..expired {
             store
                 .remember_event(&EventId::new(format!("live{i}")), later)
                 .await
                 .unwrap();
         }
+        let live = store
+            .lock_inner()
+            .shards
+            .iter()
+            .flat_map(|s| s.events.values())
+            .filter(|expiry| **expiry > Utc::now())
+            .count();
+        assert_eq!(live, expired, "live entries are all kept");
         let inner = store.lock_inner();
-        assert_eq!(inner.events.len(), 3 * EVENT_SWEEP_THRESHOLD + 1);
         assert!(
-            inner.next_sweep > 2 * EVENT_SWEEP_THRESHOLD,
-            "the next sweep waits for growth"
+            inner
+                .shards
+                .iter()
+                .all(|s| s.next_sweep >= s.events.len() / 2),
+            "the next sweep of each shard waits for growth"
         );
     }
 
