@@ -133,6 +133,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let emulator = SsmEmulator::builder()
         .step_delay(Duration::from_millis(500))
+        .record_bodies(false)
         .document("Deploy", DOCUMENT)
         .start()
         .await?;
@@ -165,10 +166,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     // Every release reaches its approval step and waits for people.
     settle_until(&engine, &state, |_| true).await?;
-    let waiting_calls = emulator.calls().len();
+    let waiting_calls = emulator.total_calls();
     let waiting_from = Instant::now();
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    let calls_while_waiting = emulator.calls().len() - waiting_calls;
+    let calls_while_waiting = emulator.total_calls() - waiting_calls;
     let waited_minutes = waiting_from.elapsed().as_secs_f64() / 60.0;
 
     for i in 0..releases {
@@ -184,7 +185,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     settle_until(&engine, &state, |in_flight| in_flight == 0).await?;
     let drain = last_approval.elapsed();
     let total_minutes = started.elapsed().as_secs_f64() / 60.0;
-    let calls = emulator.calls().len();
+    let calls = emulator.total_calls();
 
     println!("releases in flight:             {releases}");
     println!(

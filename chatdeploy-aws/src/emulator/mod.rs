@@ -73,6 +73,8 @@ pub struct RecordedCall {
 #[derive(Debug)]
 struct Inner {
     ops: ops::State,
+    /// Whether recorded calls keep their request bodies.
+    record_bodies: bool,
     step_delay: Duration,
     caller_arn: String,
     identities: HashMap<String, String>,
@@ -93,6 +95,7 @@ impl Shared {
 #[derive(Debug)]
 #[must_use]
 pub struct SsmEmulatorBuilder {
+    record_bodies: bool,
     port: u16,
     step_delay: Duration,
     caller_arn: String,
@@ -101,6 +104,14 @@ pub struct SsmEmulatorBuilder {
 }
 
 impl SsmEmulatorBuilder {
+    /// Whether [`SsmEmulator::calls`] keeps each request's body (default
+    /// `true`); turn it off for long load runs, where the bodies would
+    /// dominate the process's memory.
+    pub fn record_bodies(mut self, record: bool) -> Self {
+        self.record_bodies = record;
+        self
+    }
+
     /// The port to listen on (default 0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -142,6 +153,7 @@ impl SsmEmulatorBuilder {
     pub async fn start(self) -> Result<SsmEmulator, EmulatorError> {
         let shared = Arc::new(Shared(Mutex::new(Inner {
             ops: ops::State::default(),
+            record_bodies: self.record_bodies,
             step_delay: self.step_delay,
             caller_arn: self.caller_arn,
             identities: self.identities,
@@ -183,6 +195,7 @@ impl SsmEmulator {
     /// A builder with the defaults.
     pub fn builder() -> SsmEmulatorBuilder {
         SsmEmulatorBuilder {
+            record_bodies: true,
             port: 0,
             step_delay: Duration::from_secs(1),
             caller_arn: DEFAULT_CALLER_ARN.to_owned(),
@@ -313,6 +326,11 @@ impl SsmEmulator {
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.shared.lock().ops.calls.clone()
+    }
+
+    /// How many calls were made in all (including failed ones).
+    pub fn total_calls(&self) -> usize {
+        self.shared.lock().ops.calls.len()
     }
 
     /// How many calls to `operation` were made (including failed ones).

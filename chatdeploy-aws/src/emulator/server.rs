@@ -70,9 +70,14 @@ async fn handle(
         let caller = key
             .and_then(|k| state.identities.get(&k).cloned())
             .unwrap_or_else(|| state.caller_arn.clone());
+        let recorded_body = if state.record_bodies {
+            body.clone()
+        } else {
+            Value::Null
+        };
         state.ops.calls.push(RecordedCall {
             operation: operation.clone(),
-            body: body.clone(),
+            body: recorded_body,
             caller: caller.clone(),
         });
         (caller, state.ops.faults.latency)

@@ -15,6 +15,9 @@ use crate::chat::ChatSurface;
 use crate::policy::{ApproverPolicy, StaticApproverPolicy};
 use crate::state::StateStore;
 
+/// Backend calls in flight at once unless configured.
+const DEFAULT_BACKEND_CONCURRENCY: usize = 16;
+
 /// A part the engine cannot run without was not given.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -42,6 +45,7 @@ pub struct EngineBuilder {
     state: Option<Arc<dyn StateStore>>,
     polling: Option<PollPolicy>,
     dedupe_ttl: Option<Duration>,
+    backend_concurrency: Option<usize>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -108,6 +112,14 @@ impl EngineBuilder {
         self
     }
 
+    /// How many backend calls may be in flight at once, across all releases
+    /// (default 16).
+    #[must_use]
+    pub fn with_backend_concurrency(mut self, calls: usize) -> Self {
+        self.backend_concurrency = Some(calls.max(1));
+        self
+    }
+
     /// How long inbound event IDs are remembered (default 24 hours).
     #[must_use]
     pub fn with_dedupe_ttl(mut self, ttl: Duration) -> Self {
@@ -149,6 +161,10 @@ impl EngineBuilder {
                 audit,
                 state,
                 polling: self.polling.unwrap_or_default(),
+                backend_permits: tokio::sync::Semaphore::new(
+                    self.backend_concurrency
+                        .unwrap_or(DEFAULT_BACKEND_CONCURRENCY),
+                ),
                 dedupe_ttl: self.dedupe_ttl.unwrap_or(Duration::from_secs(24 * 3600)),
                 clock: Clock::new(),
                 supervisors: Mutex::new(HashMap::new()),

@@ -111,6 +111,10 @@ pub(crate) struct Shared {
     audit: Arc<dyn AuditSink>,
     state: Arc<dyn StateStore>,
     polling: PollPolicy,
+    /// Bounds the backend calls in flight at once across all releases, so
+    /// that many releases polling together do not open a connection each
+    /// (or trip the backend's rate limits).
+    backend_permits: tokio::sync::Semaphore,
     dedupe_ttl: Duration,
     clock: Clock,
     supervisors: Mutex<HashMap<DeploymentId, SupervisorHandle>>,
@@ -236,6 +240,12 @@ impl Shared {
         if let Err(error) = self.chat.post_ephemeral(to, user, &message).await {
             tracing::warn!(%error, hint = %error.hint(), "could not send an ephemeral reply");
         }
+    }
+
+    /// Waits for a turn to call the backend.
+    async fn backend_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed, so `ok()` is always `Some`.
+        self.backend_permits.acquire().await.ok()
     }
 
     /// Posts `message` into `to`; failures are logged.

@@ -19,7 +19,10 @@ impl Supervisor {
                 .map_or_else(|next| next, |_| Next::Continue);
         };
         if record.cancelled_by.is_some() && !self.cancel_sent {
-            match self.shared.backend.cancel(&execution).await {
+            let turn = self.shared.backend_turn().await;
+            let cancelled = self.shared.backend.cancel(&execution).await;
+            drop(turn);
+            match cancelled {
                 // Already finished or stopping: nothing left to stop.
                 Ok(()) | Err(BackendError::InvalidState { .. } | BackendError::NotFound { .. }) => {
                     self.cancel_sent = true;
@@ -33,7 +36,10 @@ impl Supervisor {
                 }
             }
         }
-        let snapshot = match self.shared.backend.snapshot(&execution).await {
+        let turn = self.shared.backend_turn().await;
+        let polled = self.shared.backend.snapshot(&execution).await;
+        drop(turn);
+        let snapshot = match polled {
             Ok(snapshot) => snapshot,
             Err(BackendError::NotFound { .. }) => {
                 record.stage = Stage::Failed;
@@ -146,12 +152,14 @@ impl Supervisor {
                     .unwrap_or_default()
             ),
         };
-        match self
+        let turn = self.shared.backend_turn().await;
+        let signalled = self
             .shared
             .backend
             .signal(&execution, decision, &comment)
-            .await
-        {
+            .await;
+        drop(turn);
+        match signalled {
             // InvalidState: the step no longer waits, so a signal already
             // got through (e.g. before a restart): never send a second one.
             Ok(()) | Err(BackendError::InvalidState { .. }) => {}

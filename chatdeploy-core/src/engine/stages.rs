@@ -137,7 +137,10 @@ impl Supervisor {
             parameters: service.render_parameters(&Self::template(&record)),
             idempotency_token: record.idempotency_token,
         };
-        match self.shared.backend.start(&request).await {
+        let turn = self.shared.backend_turn().await;
+        let started = self.shared.backend.start(&request).await;
+        drop(turn);
+        match started {
             Ok(execution) => {
                 self.retries = 0;
                 record.execution = Some(execution);
