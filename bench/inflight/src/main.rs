@@ -131,16 +131,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let releases: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let wait: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(60);
 
+    let at_start = rss_kib("VmRSS:");
     let emulator = SsmEmulator::builder()
         .step_delay(Duration::from_millis(500))
         .record_bodies(false)
         .document("Deploy", DOCUMENT)
         .start()
         .await?;
+    let with_emulator = rss_kib("VmRSS:");
+    let catalog = catalog(releases)?;
+    let with_catalog = rss_kib("VmRSS:");
     let state = Arc::new(InMemoryStateStore::new());
     let audit = Arc::new(CountingAudit(AtomicU64::new(0)));
     let engine = Engine::builder()
-        .with_catalog(catalog(releases)?)
+        .with_catalog(catalog)
         .with_chat(Arc::new(NullChat {
             next: AtomicU64::new(0),
         }))
@@ -167,6 +171,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // Every release reaches its approval step and waits for people.
     settle_until(&engine, &state, |_| true).await?;
     let waiting_calls = emulator.total_calls();
+    let all_waiting = rss_kib("VmRSS:");
     let waiting_from = Instant::now();
     tokio::time::sleep(Duration::from_secs(wait)).await;
     let calls_while_waiting = emulator.total_calls() - waiting_calls;
@@ -188,9 +193,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let calls = emulator.total_calls();
 
     println!("releases in flight:             {releases}");
+    let mb = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "idle RSS before releases:       {:.1} MB",
-        idle as f64 / 1024.0
+        "RSS: process {:.1} MB, with emulator {:.1} MB, with the catalog of {releases} services {:.1} MB, engine idle {:.1} MB, all releases waiting {:.1} MB",
+        mb(at_start),
+        mb(with_emulator),
+        mb(with_catalog),
+        mb(idle),
+        mb(all_waiting)
     );
     println!(
         "peak RSS (VmHWM):               {:.1} MB",

@@ -27,7 +27,12 @@ pub(super) fn build(text: &str, origin: &str) -> Result<Catalog> {
             message: e.message().trim().replace('\n', "; "),
         }
     })?;
-    Validator { text, origin }.catalog(raw)
+    Validator {
+        text,
+        origin,
+        patterns: std::cell::RefCell::default(),
+    }
+    .catalog(raw)
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -60,6 +65,10 @@ fn is_channel_id(id: &str) -> bool {
 pub(super) struct Validator<'a> {
     pub(super) text: &'a str,
     pub(super) origin: &'a str,
+    /// Compiled version patterns by source text: services often share one
+    /// pattern, and a compiled regex (an `Arc` inside) is cheap to share
+    /// but not to build (about 16 KB each with Unicode classes).
+    pub(super) patterns: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>>,
 }
 
 pub(super) type Result<T> = std::result::Result<T, LoadCatalogError>;

@@ -46,14 +46,24 @@ impl Validator<'_> {
         if pattern.get_ref().trim().is_empty() {
             return Err(empty("version_pattern", pattern.span()));
         }
-        let version_pattern = Regex::new(pattern.get_ref()).map_err(|e| {
-            let problem = CatalogProblem::InvalidVersionPattern {
-                service: name.clone(),
-                pattern: pattern.get_ref().clone(),
-                message: regex_message(&e),
-            };
-            self.fail(Some(pattern.span()), problem)
-        })?;
+        let cached = self.patterns.borrow().get(pattern.get_ref()).cloned();
+        let version_pattern = match cached {
+            Some(compiled) => compiled,
+            None => {
+                let compiled = Regex::new(pattern.get_ref()).map_err(|e| {
+                    let problem = CatalogProblem::InvalidVersionPattern {
+                        service: name.clone(),
+                        pattern: pattern.get_ref().clone(),
+                        message: regex_message(&e),
+                    };
+                    self.fail(Some(pattern.span()), problem)
+                })?;
+                self.patterns
+                    .borrow_mut()
+                    .insert(pattern.get_ref().clone(), compiled.clone());
+                compiled
+            }
+        };
         if let Some(example) = &raw.version_example
             && !version_pattern.is_match(example.get_ref())
         {

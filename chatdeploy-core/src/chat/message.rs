@@ -23,7 +23,7 @@ pub enum Tone {
 }
 
 /// A labelled value, e.g. "Version: r-99.1.0".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Field {
     /// The label.
     pub label: String,
@@ -51,7 +51,7 @@ pub enum StepState {
 }
 
 /// One line of a step list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StepLine {
     /// The step's name.
     pub name: String,
@@ -105,7 +105,7 @@ pub enum ButtonStyle {
 }
 
 /// A confirmation dialog shown before a button's action is sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Confirm {
     /// The dialog's title.
     pub title: String,
@@ -118,7 +118,7 @@ pub struct Confirm {
 }
 
 /// A button that acts on a deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Button {
     /// What the click does.
     pub action: ButtonAction,
@@ -133,7 +133,7 @@ pub struct Button {
 }
 
 /// A link to the record: release notes, the execution, the ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Link {
     /// The label.
     pub label: String,
@@ -143,7 +143,7 @@ pub struct Link {
 
 /// A message as the engine means it; each surface renders it its own way and
 /// always keeps [`Message::text`] as the plain-text fallback.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Message {
     /// The headline, complete on its own (notifications and fallbacks show
     /// only this).
@@ -222,6 +222,15 @@ impl Message {
             url: url.into(),
         });
         self
+    }
+
+    /// A 64-bit fingerprint of the whole message, to tell whether a message
+    /// changed without keeping a copy of it.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.hash(&mut hasher);
+        hasher.finish()
     }
 
     /// The whole message as plain text, one item a line: what a terminal

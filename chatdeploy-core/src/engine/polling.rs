@@ -270,7 +270,7 @@ impl Supervisor {
         let message = self.approval_message(record, wait);
         match self.shared.chat.post(&Self::thread(record), &message).await {
             Ok(posted) => {
-                self.rendered_request = Some(message);
+                self.rendered_request = Some(message.fingerprint());
                 let mut next = record.clone();
                 if let Some(w) = next.approval.as_mut() {
                     w.message = Some(posted.id);
@@ -340,11 +340,11 @@ impl Supervisor {
             id: id.clone(),
         };
         let message = self.approval_message(record, wait);
-        if self.rendered_request.as_ref() == Some(&message) {
+        if self.rendered_request == Some(message.fingerprint()) {
             return;
         }
         match self.shared.chat.update(&posted, &message).await {
-            Ok(()) => self.rendered_request = Some(message),
+            Ok(()) => self.rendered_request = Some(message.fingerprint()),
             Err(error) => {
                 tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the approval request; will retry");
             }

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, watch};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::backend::ExecutionSnapshot;
 use crate::catalog::TemplateContext;
-use crate::chat::{Conversation, Message, PostedMessage};
+use crate::chat::{Conversation, PostedMessage};
 use crate::ids::DeploymentId;
 use crate::state::{DeploymentRecord, Stage, StateError};
 
@@ -88,10 +88,11 @@ pub(super) struct Supervisor {
     activity: Arc<watch::Sender<Activity>>,
     /// The last snapshot seen, to notice changes.
     pub(super) snapshot: Option<ExecutionSnapshot>,
-    /// The status message as last delivered, to skip needless updates.
-    pub(super) rendered: Option<Message>,
-    /// The approval request as last delivered.
-    pub(super) rendered_request: Option<Message>,
+    /// The fingerprint of the status message as last delivered, to skip
+    /// needless updates without keeping a copy per release.
+    pub(super) rendered: Option<u64>,
+    /// The fingerprint of the approval request as last delivered.
+    pub(super) rendered_request: Option<u64>,
     /// The current polling interval.
     pub(super) interval: Duration,
     /// Consecutive retryable failures (throttling, outages).
@@ -263,7 +264,7 @@ impl Supervisor {
                 next.status_message = Some(posted.id);
                 match self.save(&next).await {
                     Ok(_) => {
-                        self.rendered = Some(message);
+                        self.rendered = Some(message.fingerprint());
                         Some(Next::Continue)
                     }
                     Err(next) => Some(next),
@@ -283,7 +284,7 @@ impl Supervisor {
             return;
         };
         let message = render::status_message(record, self.snapshot.as_ref(), &self.links(record));
-        if self.rendered.as_ref() == Some(&message) {
+        if self.rendered == Some(message.fingerprint()) {
             return;
         }
         let posted = PostedMessage {
@@ -291,7 +292,7 @@ impl Supervisor {
             id: id.clone(),
         };
         match self.shared.chat.update(&posted, &message).await {
-            Ok(()) => self.rendered = Some(message),
+            Ok(()) => self.rendered = Some(message.fingerprint()),
             Err(error) => {
                 tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the status message; will retry");
             }
