@@ -98,31 +98,37 @@ impl Bed {
         }
     }
 
+    /// The bot's command line: fake Slack, the emulator, files in the
+    /// test's directory, the Events API on a free port.
+    fn bot_command(&self, state: &Path) -> Command {
+        let dir = self.dir.path();
+        let mut command = Command::new(binary(target_dir().join("examples").join("slack_ssm")));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SLACK_BOT_TOKEN", "xoxb-kill-test")
+            .env("SLACK_SIGNING_SECRET", SECRET)
+            .env("SLACK_API_URL", self.slack.api_url())
+            .env("AWS_ENDPOINT_URL", format!("http://{}", self.emulator_addr))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            // Never probe the EC2 metadata service from a test.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "warn")
+            .arg("--config")
+            .arg(dir.join("chatdeploy.toml"))
+            .arg("--state")
+            .arg(state)
+            .arg("--audit")
+            .arg(dir.join("audit.jsonl"))
+            .args(["--listen", "127.0.0.1:0"]);
+        command
+    }
+
     /// Starts the bot; returns it and its Events API address.
     fn bot(&self) -> (Child, String) {
-        let dir = self.dir.path();
-        spawn_listening(
-            Command::new(binary(target_dir().join("examples").join("slack_ssm")))
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("SLACK_BOT_TOKEN", "xoxb-kill-test")
-                .env("SLACK_SIGNING_SECRET", SECRET)
-                .env("SLACK_API_URL", self.slack.api_url())
-                .env("AWS_ENDPOINT_URL", format!("http://{}", self.emulator_addr))
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_REGION", "us-east-1")
-                // Never probe the EC2 metadata service from a test.
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("RUST_LOG", "warn")
-                .arg("--config")
-                .arg(dir.join("chatdeploy.toml"))
-                .arg("--state")
-                .arg(dir.join("chatdeploy.db"))
-                .arg("--audit")
-                .arg(dir.join("audit.jsonl"))
-                .args(["--listen", "127.0.0.1:0"]),
-        )
+        spawn_listening(&mut self.bot_command(&self.dir.path().join("chatdeploy.db")))
     }
 
     fn audit(&self) -> Vec<AuditEvent> {
@@ -425,19 +431,7 @@ async fn a_corrupt_state_file_stops_the_start_untouched() {
 }
 
 fn bed_bot_output(bed: &Bed, db: &Path) -> (std::process::ExitStatus, String) {
-    let output = Command::new(binary(target_dir().join("examples").join("slack_ssm")))
-        .env_clear()
-        .env("SLACK_BOT_TOKEN", "xoxb-kill-test")
-        .env("SLACK_SIGNING_SECRET", SECRET)
-        .env("SLACK_API_URL", bed.slack.api_url())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .arg("--config")
-        .arg(bed.dir.path().join("chatdeploy.toml"))
-        .arg("--state")
-        .arg(db)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let output = bed.bot_command(db).output().unwrap();
     (
         output.status,
         String::from_utf8_lossy(&output.stderr).into_owned(),

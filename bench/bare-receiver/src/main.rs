@@ -127,16 +127,14 @@ async fn handle(
     let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(&body) else {
         return Ok(reply(StatusCode::BAD_REQUEST));
     };
-    if envelope.kind == "event_callback" && envelope.event_id.is_some() {
-        if let Some(event) = &envelope.event {
-            if event.kind == "app_mention" {
-                if let Some(caps) = shared.command.captures(&event.text) {
-                    if caps.get(1).is_some() {
-                        MATCHED.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
+    if envelope.kind == "event_callback"
+        && envelope.event_id.is_some()
+        && let Some(event) = &envelope.event
+        && event.kind == "app_mention"
+        && let Some(caps) = shared.command.captures(&event.text)
+        && caps.get(1).is_some()
+    {
+        MATCHED.fetch_add(1, Ordering::Relaxed);
     }
     ACKED.fetch_add(1, Ordering::Relaxed);
     Ok(reply(StatusCode::OK))

@@ -16,11 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatdeploy_core::Catalog;
 use chatdeploy_core::audit::{AuditError, AuditEvent, AuditSink};
-use chatdeploy_core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage};
+use chatdeploy_core::chat::NullChatSurface;
 use chatdeploy_core::engine::{Engine, EventHandler};
 use chatdeploy_core::state::InMemoryStateStore;
 use chatdeploy_core::testing::ScriptedBackend;
-use chatdeploy_core::{GroupId, MessageId, UserId};
 use chatdeploy_slack::EventsApiListener;
 
 const CONFIG: &str = r#"
@@ -35,33 +34,6 @@ document = "Deploy-App"
 approval = "document"
 parameters = { ReleaseVersion = "{version}" }
 "#;
-
-/// Answers are rendered by the engine and dropped here.
-struct NullChat;
-
-#[async_trait]
-impl ChatSurface for NullChat {
-    async fn post(&self, to: &Conversation, _: &Message) -> Result<PostedMessage, ChatError> {
-        Ok(PostedMessage {
-            channel: to.channel.clone(),
-            id: MessageId::new("1.0"),
-        })
-    }
-    async fn update(&self, _: &PostedMessage, _: &Message) -> Result<(), ChatError> {
-        Ok(())
-    }
-    async fn post_ephemeral(
-        &self,
-        _: &Conversation,
-        _: &UserId,
-        _: &Message,
-    ) -> Result<(), ChatError> {
-        Ok(())
-    }
-    async fn group_members(&self, _: &GroupId) -> Result<Vec<UserId>, ChatError> {
-        Ok(Vec::new())
-    }
-}
 
 /// Audit records are built by the engine and dropped here (a durable sink
 /// would fsync per record, which measures the disk, not the receive path).
@@ -88,7 +60,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     runtime.block_on(async move {
         let engine = Engine::builder()
             .with_catalog(Catalog::from_toml_str(CONFIG, "bench.toml")?)
-            .with_chat(Arc::new(NullChat))
+            .with_chat(Arc::new(NullChatSurface::new()))
             .with_backend(Arc::new(ScriptedBackend::new()))
             .with_audit(Arc::new(NullAudit))
             .with_state(Arc::new(InMemoryStateStore::new()))

@@ -19,10 +19,9 @@ use async_trait::async_trait;
 use chatdeploy_aws::SsmEmulator;
 use chatdeploy_core::Catalog;
 use chatdeploy_core::audit::{AuditError, AuditEvent, AuditSink};
-use chatdeploy_core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage};
+use chatdeploy_core::chat::NullChatSurface;
 use chatdeploy_core::engine::{ChatEvent, Engine, Handled};
 use chatdeploy_core::state::{InMemoryStateStore, StateStore};
-use chatdeploy_core::{GroupId, MessageId, UserId};
 
 const DOCUMENT: &str = r#"
 schemaVersion: '0.3'
@@ -41,37 +40,6 @@ mainSteps:
     action: aws:sleep
     inputs: {Duration: PT10S}
 "#;
-
-/// A chat surface that keeps nothing: the benchmark measures the engine and
-/// the backend, not a chat transport.
-struct NullChat {
-    next: AtomicU64,
-}
-
-#[async_trait]
-impl ChatSurface for NullChat {
-    async fn post(&self, to: &Conversation, _: &Message) -> Result<PostedMessage, ChatError> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        Ok(PostedMessage {
-            channel: to.channel.clone(),
-            id: MessageId::new(format!("1.{n}")),
-        })
-    }
-    async fn update(&self, _: &PostedMessage, _: &Message) -> Result<(), ChatError> {
-        Ok(())
-    }
-    async fn post_ephemeral(
-        &self,
-        _: &Conversation,
-        _: &UserId,
-        _: &Message,
-    ) -> Result<(), ChatError> {
-        Ok(())
-    }
-    async fn group_members(&self, _: &GroupId) -> Result<Vec<UserId>, ChatError> {
-        Ok(Vec::new())
-    }
-}
 
 /// Counts audit records without keeping them.
 struct CountingAudit(AtomicU64);
@@ -145,9 +113,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let audit = Arc::new(CountingAudit(AtomicU64::new(0)));
     let engine = Engine::builder()
         .with_catalog(catalog)
-        .with_chat(Arc::new(NullChat {
-            next: AtomicU64::new(0),
-        }))
+        .with_chat(Arc::new(NullChatSurface::new()))
         .with_backend(Arc::new(emulator.backend()))
         .with_audit(audit.clone())
         .with_state(state.clone())

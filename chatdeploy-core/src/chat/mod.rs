@@ -5,6 +5,7 @@
 //! own format: Block Kit for Slack, plain lines for a terminal.
 
 mod message;
+mod null;
 mod recording;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::ids::{ChannelId, GroupId, MessageId, UserId};
 pub use message::{
     Button, ButtonAction, ButtonStyle, Confirm, Field, Link, Message, StepLine, StepState, Tone,
 };
+pub use null::NullChatSurface;
 pub use recording::{RecordedCall, RecordingChatSurface};
 
 /// Where a message goes: a channel, and optionally the thread inside it.
