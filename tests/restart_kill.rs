@@ -3,7 +3,8 @@
 //! started again. The SSM emulator runs as its own process and outlives the
 //! bot; the fake Slack Web API lives in this test process. Each release must
 //! complete exactly once: one execution, one approval signal, each audit
-//! record once, and the lock released.
+//! record once, and the lock released. The same bed also runs the binary's
+//! `--check` preflight and its refusal of a corrupt state file.
 
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
@@ -436,4 +437,33 @@ fn bed_bot_output(bed: &Bed, db: &Path) -> (std::process::ExitStatus, String) {
         output.status,
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `--check` against the emulator and the fake Slack: documents and their
+/// parameters, the token, channel membership; a problem fails the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_documents_parameters_and_channels() {
+    let bed = Bed::start().await;
+    let state = bed.dir.path().join("chatdeploy.db");
+    let output = bed.bot_command(&state).arg("--check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ok    app: document Deploy-App and its parameters"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok    the bot is in <#C0DEPLOY>"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("preflight passed"), "{stdout}");
+
+    bed.slack.remove_bot_from("C0DEPLOY");
+    let output = bed.bot_command(&state).arg("--check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  the bot is not in <#C0DEPLOY>: type `/invite @deploybot` there"),
+        "{stdout}"
+    );
 }
