@@ -311,6 +311,13 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
         }
     }
     engine.shutdown();
+    // Let each release finish the step it is in, so its state is recorded.
+    if !engine
+        .until_stopped(std::time::Duration::from_secs(10))
+        .await
+    {
+        tracing::warn!("some releases were mid-step at exit; they resume on the next start");
+    }
     tracing::info!("stopped; releases in flight resume on the next start");
     Ok(ExitCode::SUCCESS)
 }

@@ -324,7 +324,7 @@ fn stop(bot: Child) {
         .arg(bot.id().to_string())
         .status();
     let mut bot = bot;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if bot.try_wait().unwrap().is_some() {
             return;

@@ -205,3 +205,90 @@ async fn restart_in_the_middle_of_finishing() {
     assert_audited_once(&h2, &[AuditAction::Succeeded]);
     assert_eq!(h2.backend.executions(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_a_finishing_release_record_its_end() {
+    let h = Harness::new();
+    let id = released(h.say(ALICE, "deploy docs r-1.0.0").await);
+    // Shut down while the release runs; the supervisor ends at its next step.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    h.engine.shutdown();
+    assert!(
+        h.engine
+            .until_stopped(std::time::Duration::from_secs(60))
+            .await
+    );
+    assert_eq!(h.engine.supervised(), 0);
+    // Nothing was lost: a new engine picks the release up and finishes it.
+    let h2 = h.restart();
+    assert_eq!(h2.engine.resume().await.unwrap(), 1);
+    h2.settle().await;
+    assert!(h2.record(&id).await.finalized);
+    assert_audited_once(&h2, &[AuditAction::Started, AuditAction::Succeeded]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_between_storing_the_release_and_auditing_its_request() {
+    let h = Harness::new();
+    // The handler stored the release and took the lock, then the process
+    // died before the `requested` record was written.
+    let mut record = chatdeploy_core::state::contract::sample_deployment("d-0000000001", "docs", 0);
+    record.source_event = "EvLost".into();
+    h.state.create_deployment(&record).await.unwrap();
+    let lock = chatdeploy_core::state::ServiceLock {
+        service: "docs".into(),
+        holder: chatdeploy_core::state::LockHolder::Release {
+            deployment: record.id.clone(),
+            version: record.version.clone(),
+            requester: record.requester.clone(),
+        },
+        since: chrono::Utc::now(),
+    };
+    h.state.try_lock(&lock).await.unwrap();
+
+    // While the audit log is down, nothing starts.
+    h.audit.fail_actions(&[AuditAction::Requested]);
+    let h2 = h.restart();
+    h2.engine.resume().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    assert_eq!(h2.backend.executions(), 0, "fail closed");
+    h2.audit.fail_actions(&[]);
+    h2.settle().await;
+    assert_eq!(h2.record(&record.id).await.stage, Stage::Succeeded);
+    assert_eq!(h2.backend.executions(), 1);
+    assert_audited_once(
+        &h2,
+        &[
+            AuditAction::Requested,
+            AuditAction::Started,
+            AuditAction::Succeeded,
+        ],
+    );
+    let requested = h2
+        .audit
+        .events()
+        .into_iter()
+        .find(|e| e.action == AuditAction::Requested)
+        .unwrap();
+    assert_eq!(
+        requested.id, "EvLost:requested",
+        "the same ID the handler would have used"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unaudited_request_leaves_nothing_to_resume() {
+    let h = Harness::new();
+    h.audit.fail_actions(&[AuditAction::Requested]);
+    assert_eq!(h.say(ALICE, "deploy docs r-1.0.0").await, Handled::Refused);
+    h.audit.fail_actions(&[]);
+    let h2 = h.restart();
+    assert_eq!(
+        h2.engine.resume().await.unwrap(),
+        0,
+        "the stored release was closed"
+    );
+    h2.settle().await;
+    assert_eq!(h2.backend.executions(), 0);
+    assert!(h2.state.lock("docs").await.unwrap().is_none());
+}

@@ -80,16 +80,6 @@ pub(crate) async fn release(
         revision: 0,
     };
 
-    // Fail closed: no record of the request, no release.
-    let mut audit = request.audit(AuditAction::Requested);
-    audit.service = Some(record.service.clone());
-    audit.version = Some(record.version.clone());
-    audit.environment = Some(record.environment.clone());
-    audit.deployment = Some(id.clone());
-    if let Err(handled) = router::audit_first(shared, request, audit).await {
-        return handled;
-    }
-
     let lock = ServiceLock {
         service: record.service.clone(),
         holder: LockHolder::Release {
@@ -132,8 +122,37 @@ pub(crate) async fn release(
             .await;
         }
     }
+    // The release is stored (and the service locked) before its request is
+    // audited, so a crash right after the audit record still leaves a
+    // release to resume. Nothing external happens before the record is
+    // written: the supervisor checks it again before it starts anything.
+    let mut audit = request.audit(AuditAction::Requested);
+    audit.service = Some(record.service.clone());
+    audit.version = Some(record.version.clone());
+    audit.environment = Some(record.environment.clone());
+    audit.deployment = Some(id.clone());
+    if let Err(handled) = router::audit_first(shared, request, audit).await {
+        // Fail closed: no record of the request, no release.
+        abandon(shared, record, &lock).await;
+        return handled;
+    }
     supervisor::spawn(shared, id.clone(), false);
     Handled::Released(id)
+}
+
+/// Ends a stored release that must not go on (its request could not be
+/// audited): finished as failed, lock released, never started.
+async fn abandon(shared: &Shared, mut record: DeploymentRecord, lock: &ServiceLock) {
+    record.stage = Stage::Failed;
+    record.failure = Some("The audit log could not be written, so nothing was done.".to_owned());
+    record.ended_at = Some(shared.clock.now());
+    record.finalized = true;
+    if let Err(error) = shared.state.update_deployment(&record).await {
+        tracing::error!(%error, deployment = %record.id, "cannot close a release whose request was not audited");
+    }
+    if let Err(error) = shared.state.unlock(&lock.service, &lock.holder).await {
+        tracing::error!(%error, service = %lock.service, "cannot release the lock");
+    }
 }
 
 /// The version, environment and ticket of the release, or why not.

@@ -195,6 +195,22 @@ impl Engine {
     pub fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
     }
+
+    /// After [`Engine::shutdown`], waits until every supervisor has finished
+    /// the step it was in (so a release that was finishing is recorded as
+    /// finished), or until `limit` passes. Returns whether all stopped.
+    pub async fn until_stopped(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.shared.supervisors().is_empty() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Shared {

@@ -96,9 +96,9 @@ impl Supervisor {
                 wait.signalled = true;
             }
             record.stage = Stage::Running;
+            self.audit_outside_decision(&record).await;
             return match self.save(&record).await {
                 Ok(saved) => {
-                    self.audit_outside_decision(&saved).await;
                     self.refresh_approval_request(&saved).await;
                     Next::Continue
                 }
@@ -174,15 +174,16 @@ impl Supervisor {
         if let Some(w) = record.approval.as_mut() {
             w.signalled = true;
         }
+        // Audit before recording the step (see `start`).
+        let mut event = self.audit_record(
+            AuditAction::Signalled,
+            &record,
+            &format!("{}:signalled", wait.key),
+        );
+        event.reason = Some(comment);
+        self.shared.audit_after(event).await;
         match self.save(&record).await {
             Ok(saved) => {
-                let mut event = self.audit_record(
-                    AuditAction::Signalled,
-                    &saved,
-                    &format!("{}:signalled", wait.key),
-                );
-                event.reason = Some(comment);
-                self.shared.audit_after(event).await;
                 self.refresh_approval_request(&saved).await;
                 self.interval = self.shared.polling.fast;
                 Next::Sleep(self.interval, Activity::Busy)
@@ -275,24 +276,25 @@ impl Supervisor {
                 if let Some(w) = next.approval.as_mut() {
                     w.message = Some(posted.id);
                 }
+                // Audit before recording the step (see `start`).
+                let mut event = self.audit_record(
+                    AuditAction::ApprovalRequested,
+                    &next,
+                    &format!("{}:approval_requested", wait.key),
+                );
+                event.reason = Some(format!(
+                    "approvers: {}",
+                    self.shared
+                        .policy
+                        .approvers(&record.service)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                self.shared.audit_after(event).await;
                 match self.save(&next).await {
                     Ok(saved) => {
-                        let mut event = self.audit_record(
-                            AuditAction::ApprovalRequested,
-                            &saved,
-                            &format!("{}:approval_requested", wait.key),
-                        );
-                        event.reason = Some(format!(
-                            "approvers: {}",
-                            self.shared
-                                .policy
-                                .approvers(&record.service)
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                        self.shared.audit_after(event).await;
                         self.refresh_status(&saved).await;
                         Some(Next::Continue)
                     }

@@ -11,6 +11,19 @@ use super::supervisor::{Activity, Next, Supervisor};
 
 impl Supervisor {
     pub(super) async fn requested(&mut self, mut record: DeploymentRecord) -> Next {
+        // Fail closed: nothing happens until the request's audit record is
+        // written. The command handler wrote it already (same ID, so this
+        // writes nothing) unless the process died in between.
+        let mut requested = self.audit_record(AuditAction::Requested, &record, "requested");
+        requested.id = format!(
+            "{}:{}",
+            record.source_event,
+            AuditAction::Requested.as_str()
+        );
+        requested.actor = Some(record.requester.clone());
+        if self.shared.audit(requested).await.is_err() {
+            return Next::Sleep(self.retry_delay(), Activity::Busy);
+        }
         if record.cancelled_by.is_some() {
             record.stage = Stage::Cancelled;
             return self.finish(record).await;
@@ -146,12 +159,13 @@ impl Supervisor {
                 record.execution = Some(execution);
                 record.stage = Stage::Running;
                 record.started_at = Some(self.shared.clock.now());
+                // Audit before recording the step: after a crash in between,
+                // the replay writes the same record ID (dropped by the sink)
+                // instead of skipping the record.
+                let event = self.audit_record(AuditAction::Started, &record, "started");
+                self.shared.audit_after(event).await;
                 match self.save(&record).await {
-                    Ok(saved) => {
-                        let event = self.audit_record(AuditAction::Started, &saved, "started");
-                        self.shared.audit_after(event).await;
-                        Next::Continue
-                    }
+                    Ok(_) => Next::Continue,
                     Err(next) => next,
                 }
             }
