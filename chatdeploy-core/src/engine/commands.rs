@@ -11,7 +11,7 @@ use crate::state::{
 
 use super::event::Handled;
 use super::render::{format_time, mention};
-use super::router::{self, Request, is_deployer, refuse};
+use super::router::{self, Request, Role, refuse};
 use super::{Shared, deployment_id_for, supervisor};
 use crate::backend::idempotency_token;
 
@@ -36,17 +36,11 @@ pub(crate) async fn release(
     service_name: &str,
     ask: ReleaseAsk,
 ) -> Handled {
-    let service = match router::service(shared, request, service_name).await {
-        Ok(service) => service,
-        Err(handled) => return handled,
-    };
-    if !is_deployer(shared, request, service).await {
-        let sentence = format!(
-            "You are not a deployer of {}; ask the platform team to add you to `deployers`.",
-            service.name()
-        );
-        return refuse(shared, request, sentence, Some(service.name())).await;
-    }
+    let service =
+        match router::authorised_service(shared, request, service_name, Role::Deployer).await {
+            Ok(service) => service,
+            Err(handled) => return handled,
+        };
     let (kind, version, environment, ticket) = match resolve(shared, service, ask).await {
         Ok(resolved) => resolved,
         Err(sentence) => return refuse(shared, request, sentence, Some(service.name())).await,

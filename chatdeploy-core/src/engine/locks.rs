@@ -8,7 +8,7 @@ use super::Shared;
 use super::commands::{STATE_UNAVAILABLE, busy_sentence};
 use super::event::Handled;
 use super::render::mention;
-use super::router::{self, Request, is_deployer_or_approver, refuse};
+use super::router::{self, Request, Role, refuse};
 
 pub(crate) async fn lock(
     shared: &Shared,
@@ -16,17 +16,11 @@ pub(crate) async fn lock(
     service_name: &str,
     reason: Option<String>,
 ) -> Handled {
-    let service = match router::service(shared, request, service_name).await {
+    let role = Role::DeployerOrApprover("lock");
+    let service = match router::authorised_service(shared, request, service_name, role).await {
         Ok(service) => service,
         Err(handled) => return handled,
     };
-    if !is_deployer_or_approver(shared, request, service).await {
-        let sentence = format!(
-            "Only deployers and approvers of {} can lock it.",
-            service.name()
-        );
-        return refuse(shared, request, sentence, Some(service.name())).await;
-    }
     let user = &request.event.user;
     let lock = ServiceLock {
         service: service.name().to_owned(),
@@ -72,17 +66,11 @@ pub(crate) async fn lock(
 }
 
 pub(crate) async fn unlock(shared: &Shared, request: &Request<'_>, service_name: &str) -> Handled {
-    let service = match router::service(shared, request, service_name).await {
+    let role = Role::DeployerOrApprover("unlock");
+    let service = match router::authorised_service(shared, request, service_name, role).await {
         Ok(service) => service,
         Err(handled) => return handled,
     };
-    if !is_deployer_or_approver(shared, request, service).await {
-        let sentence = format!(
-            "Only deployers and approvers of {} can unlock it.",
-            service.name()
-        );
-        return refuse(shared, request, sentence, Some(service.name())).await;
-    }
     let held = match shared.state.lock(service.name()).await {
         Ok(held) => held,
         Err(error) => {

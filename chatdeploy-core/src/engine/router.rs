@@ -264,6 +264,47 @@ pub(crate) async fn member_of(
     }
 }
 
+/// Who may run a command on a service.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role {
+    /// Its deployers (`deploy`, `rollback`).
+    Deployer,
+    /// Its deployers or approvers, doing the named thing (`lock`, `unlock`).
+    DeployerOrApprover(&'static str),
+}
+
+/// Looks the service up and checks the person's role on it, refusing (with
+/// the did-you-mean, or the reason) otherwise.
+pub(crate) async fn authorised_service<'s>(
+    shared: &'s Shared,
+    request: &Request<'_>,
+    name: &str,
+    role: Role,
+) -> Result<&'s Service, Handled> {
+    let service = service(shared, request, name).await?;
+    let (allowed, sentence) = match role {
+        Role::Deployer => (
+            is_deployer(shared, request, service).await,
+            format!(
+                "You are not a deployer of {}; ask the platform team to add you to `deployers`.",
+                service.name()
+            ),
+        ),
+        Role::DeployerOrApprover(doing) => (
+            is_deployer_or_approver(shared, request, service).await,
+            format!(
+                "Only deployers and approvers of {} can {doing} it.",
+                service.name()
+            ),
+        ),
+    };
+    if allowed {
+        Ok(service)
+    } else {
+        Err(refuse(shared, request, sentence, Some(service.name())).await)
+    }
+}
+
 /// Whether the person may deploy `service`: its deployers, or anyone (in a
 /// deploy channel) when no deployers are configured.
 pub(crate) async fn is_deployer(shared: &Shared, request: &Request<'_>, service: &Service) -> bool {
