@@ -9,6 +9,8 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -253,19 +255,7 @@ impl Bed {
     }
 
     fn approval_request(&self) -> Option<(String, String)> {
-        let message = self.slack.messages().into_iter().find(|m| {
-            m.ephemeral_to.is_none() && m.blocks.to_string().contains("chatdeploy_approve")
-        })?;
-        let actions = message
-            .blocks
-            .as_array()?
-            .iter()
-            .find(|b| b["type"] == "actions")?
-            .clone();
-        Some((
-            actions["elements"][0]["value"].as_str()?.to_owned(),
-            message.ts,
-        ))
+        support::approval_request(&self.slack)
     }
 
     async fn wait_for_approval_request(&self) {

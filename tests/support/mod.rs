@@ -192,13 +192,27 @@ impl World {
 
     /// The approval request's (deployment ID, message ts), once posted.
     pub fn approval_request(&self) -> Option<(String, String)> {
-        let message = self.slack.messages().into_iter().find(|m| {
-            m.ephemeral_to.is_none() && m.blocks.to_string().contains("chatdeploy_approve")
-        })?;
-        let blocks = message.blocks.as_array()?;
-        let actions = blocks.iter().find(|b| b["type"] == "actions")?;
-        let deployment = actions["elements"][0]["value"].as_str()?.to_owned();
-        Some((deployment, message.ts))
+        approval_request(&self.slack)
+    }
+
+    /// Alice asks for `deploy app r-99.1.0`; waits for the approval request
+    /// and returns its (deployment ID, message ts).
+    pub async fn request_release(&self) -> (String, String) {
+        let status = self
+            .mention(
+                "Ev1",
+                ALICE,
+                "deploy app r-99.1.0",
+                "1700000001.000100",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        self.wait_until("the approval request", Duration::from_secs(20), |w| {
+            w.approval_request().is_some()
+        })
+        .await;
+        self.approval_request().unwrap()
     }
 
     /// The texts of the channel's (non-ephemeral) messages, as last edited.
@@ -232,4 +246,16 @@ impl World {
     pub fn audit_count(&self, action: AuditAction) -> usize {
         self.audit().iter().filter(|e| e.action == action).count()
     }
+}
+
+/// The bot's approval request in the fake Slack: (deployment ID from the
+/// Approve button's value, message ts), once posted.
+pub fn approval_request(slack: &FakeSlackApi) -> Option<(String, String)> {
+    let message = slack.messages().into_iter().find(|m| {
+        m.ephemeral_to.is_none() && m.blocks.to_string().contains("chatdeploy_approve")
+    })?;
+    let blocks = message.blocks.as_array()?;
+    let actions = blocks.iter().find(|b| b["type"] == "actions")?;
+    let deployment = actions["elements"][0]["value"].as_str()?.to_owned();
+    Some((deployment, message.ts))
 }
