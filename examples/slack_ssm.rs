@@ -300,14 +300,13 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
             signing_secret,
             listen,
         } => {
-            let router = EventsApiListener::new(&signing_secret, handler)
-                .with_bot_user(bot.user_id.as_str())
-                .router();
+            let listener = EventsApiListener::new(&signing_secret, handler)
+                .with_bot_user(bot.user_id.as_str());
             let socket = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             println!("listening on http://{}", socket.local_addr()?);
-            axum_serve(socket, router).await?;
+            listener.serve(socket, shutdown_signal()).await?;
         }
     }
     engine.shutdown();
@@ -320,12 +319,6 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped; releases in flight resume on the next start");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn axum_serve(socket: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
-    axum::serve(socket, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

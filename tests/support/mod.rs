@@ -86,12 +86,10 @@ impl World {
             .build()
             .unwrap();
         let handler: Arc<dyn EventHandler> = Arc::new(engine.clone());
-        let router = EventsApiListener::new(SECRET, handler)
-            .with_bot_user(slack.bot_user())
-            .router();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let listener = EventsApiListener::new(SECRET, handler).with_bot_user(slack.bot_user());
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        tokio::spawn(async move { listener.serve(tcp, std::future::pending()).await });
         Self {
             slack,
             emulator,

@@ -68,12 +68,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             .with_dedupe_ttl(Duration::from_secs(600))
             .build()?;
         let handler: Arc<dyn EventHandler> = Arc::new(engine);
-        let router = EventsApiListener::new(&secret, handler)
-            .with_bot_user("U0BOT")
-            .router();
+        let listener = EventsApiListener::new(&secret, handler).with_bot_user("U0BOT");
         let socket = tokio::net::TcpListener::bind(&listen).await?;
         println!("listening on http://{}", socket.local_addr()?);
-        axum::serve(socket, router).await?;
+        listener.serve(socket, std::future::pending()).await?;
         Ok(())
     })
 }

@@ -7,47 +7,19 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::seen::SeenEvents;
 use super::{
     DeploymentRecord, LockAttempt, LockHolder, ReleaseRecord, ServiceLock, StateError, StateStore,
 };
 use crate::ids::{DeploymentId, EventId};
 
-/// Expired event IDs are first swept when a shard reaches this many; after
-/// a sweep, the next one waits until the shard has doubled, so sweeping
-/// costs amortised O(1) per event even when nothing has expired yet.
-const EVENT_SWEEP_THRESHOLD: usize = 4096;
-
-/// Event IDs are spread over this many tables, so that growing (rehashing)
-/// one never stalls the receive path for long under heavy load.
-const EVENT_SHARDS: usize = 64;
-
 #[derive(Debug, Default)]
-struct EventShard {
-    events: HashMap<EventId, DateTime<Utc>>,
-    next_sweep: usize,
-}
-
-#[derive(Debug)]
 struct Inner {
-    shards: Vec<EventShard>,
-    shard_of: std::hash::RandomState,
+    events: SeenEvents,
     locks: BTreeMap<String, ServiceLock>,
     deployments: HashMap<DeploymentId, DeploymentRecord>,
     history: Vec<ReleaseRecord>,
     history_ids: HashSet<DeploymentId>,
-}
-
-impl Default for Inner {
-    fn default() -> Self {
-        Self {
-            shards: (0..EVENT_SHARDS).map(|_| EventShard::default()).collect(),
-            shard_of: std::hash::RandomState::new(),
-            locks: BTreeMap::new(),
-            deployments: HashMap::new(),
-            history: Vec::new(),
-            history_ids: HashSet::new(),
-        }
-    }
 }
 
 /// A [`StateStore`] in process memory. Everything is lost when the process
@@ -78,21 +50,10 @@ impl StateStore for InMemoryStateStore {
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StateError> {
         let now = Utc::now();
-        let mut inner = self.lock_inner();
-        let index =
-            (std::hash::BuildHasher::hash_one(&inner.shard_of, event) as usize) % EVENT_SHARDS;
-        let shard = &mut inner.shards[index];
-        if shard.events.len() >= shard.next_sweep.max(EVENT_SWEEP_THRESHOLD) {
-            shard.events.retain(|_, expiry| *expiry > now);
-            shard.next_sweep = shard.events.len() * 2;
-        }
-        match shard.events.get(event) {
-            Some(expiry) if *expiry > now => Ok(false),
-            _ => {
-                shard.events.insert(event.clone(), expires_at);
-                Ok(true)
-            }
-        }
+        Ok(self
+            .lock_inner()
+            .events
+            .remember(event.as_str(), now, expires_at))
     }
 
     async fn try_lock(&self, lock: &ServiceLock) -> Result<LockAttempt, StateError> {
@@ -205,18 +166,11 @@ mod tests {
 
     #[tokio::test]
     async fn expired_events_are_swept_without_rescanning_every_insert() {
+        use crate::state::seen::{SHARDS, SWEEP_THRESHOLD};
         let store = InMemoryStateStore::new();
         let past = Utc::now() - chrono::Duration::seconds(1);
         let later = Utc::now() + chrono::Duration::hours(1);
-        let total = |store: &InMemoryStateStore| -> usize {
-            store
-                .lock_inner()
-                .shards
-                .iter()
-                .map(|s| s.events.len())
-                .sum()
-        };
-        let expired = 2 * EVENT_SWEEP_THRESHOLD * EVENT_SHARDS;
+        let expired = 2 * SWEEP_THRESHOLD * SHARDS;
         for i in 0..expired {
             store
                 .remember_event(&EventId::new(format!("old{i}")), past)
@@ -224,7 +178,7 @@ mod tests {
                 .unwrap();
         }
         assert!(
-            total(&store) < expired,
+            store.lock_inner().events.len() < expired,
             "expired entries are swept as shards fill"
         );
         for i in 0..expired {
@@ -233,20 +187,14 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let live = store
-            .lock_inner()
-            .shards
-            .iter()
-            .flat_map(|s| s.events.values())
-            .filter(|expiry| **expiry > Utc::now())
-            .count();
-        assert_eq!(live, expired, "live entries are all kept");
         let inner = store.lock_inner();
+        assert_eq!(
+            inner.events.live(Utc::now()),
+            expired,
+            "live entries are all kept"
+        );
         assert!(
-            inner
-                .shards
-                .iter()
-                .all(|s| s.next_sweep >= s.events.len() / 2),
+            inner.events.sweeps_wait_for_growth(),
             "the next sweep of each shard waits for growth"
         );
     }

@@ -10,6 +10,7 @@
 pub mod contract;
 mod memory;
 mod records;
+mod seen;
 
 use std::sync::Arc;
 

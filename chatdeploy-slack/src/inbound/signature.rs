@@ -88,8 +88,7 @@ impl SignatureVerifier {
         let hex = signature
             .strip_prefix(b"v0=")
             .ok_or(SignatureError::Mismatch)?;
-        let mut expected = [0u8; 32];
-        hex::decode_to_slice(hex, &mut expected).map_err(|_| SignatureError::Mismatch)?;
+        let expected = decode_hex32(hex).ok_or(SignatureError::Mismatch)?;
         let mut mac = self.keyed.clone();
         mac.update(b"v0:");
         mac.update(timestamp);
@@ -109,6 +108,41 @@ impl SignatureVerifier {
     }
 }
 
+/// Each byte's value as a hex digit, or 0xff. A table rather than the `hex`
+/// crate's per-digit matching: this runs once per inbound request. Decoding
+/// the *received* signature leaks nothing; the comparison with the computed
+/// MAC is the constant-time part.
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xff_u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+fn decode_hex32(hex: &[u8]) -> Option<[u8; 32]> {
+    let hex: &[u8; 64] = hex.try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut invalid = 0u8;
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let (high, low) = (
+            HEX_DIGIT[usize::from(pair[0])],
+            HEX_DIGIT[usize::from(pair[1])],
+        );
+        invalid |= (high | low) & 0xf0;
+        *byte = (high << 4) | (low & 0x0f);
+    }
+    (invalid == 0).then_some(out)
+}
+
 fn parse_u64(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
@@ -116,4 +150,52 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |acc, &d| {
         d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_digests_decode_in_either_case_and_nothing_else_does() {
+        let lower = "00ff10a0b1c2d3e4f5061728394a5b6c7d8e9fabcdef0123456789abcdef0123";
+        let decoded = decode_hex32(lower.as_bytes()).unwrap();
+        assert_eq!(decoded[..4], [0x00, 0xff, 0x10, 0xa0]);
+        assert_eq!(decoded[31], 0x23);
+        assert_eq!(decode_hex32(lower.to_uppercase().as_bytes()), Some(decoded));
+        for bad in [
+            &lower[..62],
+            &format!("{lower}00"),
+            &format!("g{}", &lower[1..]),
+            &format!("{} ", &lower[..63]),
+            &format!("{}\u{e9}", &lower[..62]),
+        ] {
+            assert_eq!(decode_hex32(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_signed_body_verifies_and_a_changed_one_does_not() {
+        let verifier = SignatureVerifier::new("secret");
+        let sig = verifier.sign(1_700_000_000, b"body");
+        let ts = b"1700000000".as_slice();
+        assert_eq!(
+            verifier.verify_at(1_700_000_000, Some(ts), Some(sig.as_bytes()), b"body"),
+            Ok(())
+        );
+        assert_eq!(
+            verifier.verify_at(1_700_000_000, Some(ts), Some(sig.as_bytes()), b"bodY"),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verifier.verify_at(
+                1_700_000_000,
+                Some(ts),
+                Some(sig.to_uppercase().as_bytes()),
+                b"body"
+            ),
+            Err(SignatureError::Mismatch),
+            "the V0= prefix is case-sensitive"
+        );
+    }
 }

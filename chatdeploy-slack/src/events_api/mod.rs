@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,17 +16,23 @@ use chatdeploy_core::engine::{ChatEvent, EventHandler};
 
 use crate::inbound::{Dedupe, EventsApiRequest, SignatureVerifier, Translator};
 
+mod serve;
+
 /// The default cap on a request body (Slack's payloads are far smaller).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// Receives Slack's HTTP deliveries and hands them to an [`EventHandler`].
 ///
+/// Serve it on its own with [`serve`](Self::serve), or mount
+/// [`router`](Self::router) in an existing axum application:
+///
 /// ```no_run
 /// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::engine::EventHandler>) -> std::io::Result<()> {
 /// let listener = chatdeploy_slack::EventsApiListener::new("signing-secret", engine)
 ///     .with_bot_user("U0BOT");
+/// let app = axum::Router::new().nest("/bot", listener.router());
 /// let tcp = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
-/// axum::serve(tcp, listener.router()).await
+/// axum::serve(tcp, app).await
 /// # }
 /// ```
 #[derive(Clone)]
@@ -35,7 +40,7 @@ pub struct EventsApiListener {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     verifier: SignatureVerifier,
     translator: Translator,
     dedupe: Dedupe,
@@ -108,24 +113,105 @@ impl EventsApiListener {
     }
 }
 
+/// The three delivery endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `POST /slack/events`: Events API callbacks.
+    Events,
+    /// `POST /slack/interactions`: button clicks (form field `payload`).
+    Interactions,
+    /// `POST /slack/commands`: slash commands (form-encoded).
+    Commands,
+}
+
+impl Route {
+    pub(crate) fn from_path(path: &str) -> Option<Self> {
+        match path {
+            "/slack/events" => Some(Self::Events),
+            "/slack/interactions" => Some(Self::Interactions),
+            "/slack/commands" => Some(Self::Commands),
+            _ => None,
+        }
+    }
+}
+
+/// What a delivery is answered with.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// An empty answer with this status.
+    Status(StatusCode),
+    /// 200 with this plain-text body (the `url_verification` challenge).
+    Text(String),
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Status(status) => status.into_response(),
+            Self::Text(text) => text.into_response(),
+        }
+    }
+}
+
 impl Inner {
-    /// Reads the body within the limit (413) and checks its signature (401),
-    /// without copying the headers.
-    async fn verified(&self, request: Request) -> Result<Bytes, StatusCode> {
-        let (parts, body) = request.into_parts();
-        let declared = parts
-            .headers
+    pub(crate) fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Whether the declared `Content-Length` is over the limit (413 before
+    /// reading anything).
+    pub(crate) fn declared_too_large(&self, headers: &HeaderMap) -> bool {
+        headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > self.body_limit) {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > self.body_limit)
+    }
+
+    /// Answers one delivery whose body has been read within the limit:
+    /// signature (401), payload (400), redelivery dropped, the event handed
+    /// to a spawned task, 200.
+    pub(crate) fn deliver(&self, route: Route, headers: &HeaderMap, body: &[u8]) -> Reply {
+        if self.verify(headers, body).is_err() {
+            return Reply::Status(StatusCode::UNAUTHORIZED);
         }
-        let body = axum::body::to_bytes(body, self.body_limit)
-            .await
-            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE)?;
-        self.verify(&parts.headers, &body)?;
-        Ok(body)
+        let event = match route {
+            Route::Events => match self.translator.events_api(body) {
+                Ok(EventsApiRequest::Challenge(challenge)) => return Reply::Text(challenge),
+                Ok(EventsApiRequest::Event(event)) => Ok(event),
+                Err(_) => Err(()),
+            },
+            Route::Interactions => form_urlencoded::parse(body)
+                .find(|(k, _)| k == "payload")
+                .ok_or(())
+                .and_then(|(_, payload)| self.translator.interaction(&payload).map_err(|_| ())),
+            // An empty 200 for a slash command: the engine replies itself.
+            Route::Commands => self
+                .translator
+                .slash_command_form(body)
+                .map(Some)
+                .map_err(|_| ()),
+        };
+        match event {
+            Ok(Some(event)) => {
+                self.dispatch(event);
+                Reply::Status(StatusCode::OK)
+            }
+            Ok(None) => Reply::Status(StatusCode::OK),
+            Err(()) => Reply::Status(StatusCode::BAD_REQUEST),
+        }
+    }
+
+    /// Reads an axum request's body within the limit (413), then answers it.
+    async fn receive(&self, route: Route, request: Request) -> Reply {
+        let (parts, body) = request.into_parts();
+        if self.declared_too_large(&parts.headers) {
+            return Reply::Status(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        match axum::body::to_bytes(body, self.body_limit).await {
+            Ok(body) => self.deliver(route, &parts.headers, &body),
+            Err(_) => Reply::Status(StatusCode::PAYLOAD_TOO_LARGE),
+        }
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), StatusCode> {
@@ -151,54 +237,14 @@ impl Inner {
     }
 }
 
-async fn events(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-    let body = match inner.verified(request).await {
-        Ok(body) => body,
-        Err(status) => return status.into_response(),
-    };
-    match inner.translator.events_api(&body) {
-        Ok(EventsApiRequest::Challenge(challenge)) => challenge.into_response(),
-        Ok(EventsApiRequest::Event(Some(event))) => {
-            inner.dispatch(event);
-            StatusCode::OK.into_response()
-        }
-        Ok(EventsApiRequest::Event(None)) => StatusCode::OK.into_response(),
-        Err(_) => StatusCode::BAD_REQUEST.into_response(),
-    }
+async fn events(State(inner): State<Arc<Inner>>, request: Request) -> Reply {
+    inner.receive(Route::Events, request).await
 }
 
-async fn interactions(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-    let body = match inner.verified(request).await {
-        Ok(body) => body,
-        Err(status) => return status.into_response(),
-    };
-    let payload = form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "payload")
-        .map(|(_, v)| v);
-    let Some(payload) = payload else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    match inner.translator.interaction(&payload) {
-        Ok(Some(event)) => {
-            inner.dispatch(event);
-            StatusCode::OK.into_response()
-        }
-        Ok(None) => StatusCode::OK.into_response(),
-        Err(_) => StatusCode::BAD_REQUEST.into_response(),
-    }
+async fn interactions(State(inner): State<Arc<Inner>>, request: Request) -> Reply {
+    inner.receive(Route::Interactions, request).await
 }
 
-async fn commands(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-    let body = match inner.verified(request).await {
-        Ok(body) => body,
-        Err(status) => return status.into_response(),
-    };
-    match inner.translator.slash_command_form(&body) {
-        Ok(event) => {
-            inner.dispatch(event);
-            // An empty 200: the engine replies in the channel itself.
-            StatusCode::OK.into_response()
-        }
-        Err(_) => StatusCode::BAD_REQUEST.into_response(),
-    }
+async fn commands(State(inner): State<Arc<Inner>>, request: Request) -> Reply {
+    inner.receive(Route::Commands, request).await
 }
