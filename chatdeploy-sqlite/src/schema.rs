@@ -97,9 +97,21 @@ pub(crate) fn classify(path: &Path, error: rusqlite::Error) -> OpenStateError {
 
 /// Checks, by reading only, that the file is empty or a sound chatdeploy
 /// database this build understands.
+///
+/// All reads happen in one read transaction, so they see one snapshot of
+/// the file. Read one by one (each its own autocommit statement), another
+/// process opening the same new file could commit its migration between
+/// them: this one would then see version 0 but the new tables, and refuse
+/// the file as foreign.
 pub(crate) fn validate(conn: &Connection, path: &Path) -> Result<(), OpenStateError> {
+    // Deferred: takes only a read lock, at the first read; rolled back
+    // (which releases it) when dropped, on every return path.
+    let snapshot = conn
+        .unchecked_transaction()
+        .map_err(|e| classify(path, e))?;
     let read = |sql: &str| -> Result<i64, OpenStateError> {
-        conn.query_row(sql, [], |row| row.get(0))
+        snapshot
+            .query_row(sql, [], |row| row.get(0))
             .map_err(|e| classify(path, e))
     };
     let version = read("PRAGMA user_version")?;
@@ -132,7 +144,7 @@ pub(crate) fn validate(conn: &Connection, path: &Path) -> Result<(), OpenStateEr
         });
     }
     if objects > 0 {
-        quick_check(conn, path)?;
+        quick_check(&snapshot, path)?;
     }
     Ok(())
 }

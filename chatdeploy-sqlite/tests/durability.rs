@@ -171,7 +171,10 @@ fn stores_opening_a_new_file_at_once_migrate_it_once() {
         })
         .collect();
     for thread in threads {
-        thread.join().unwrap().unwrap();
+        thread
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("opening a new file at once failed: {e} ({e:?})"));
     }
     SqliteStateStore::open(&path).unwrap();
 }
