@@ -129,7 +129,7 @@ pub(crate) async fn decide(
             let mut audit = audit_for(request, AuditAction::ApprovalDenied, &record)
                 .with_reason(denial.user_message());
             audit.id = format!("{}:{}:approval_denied", request.event.id, wait.key);
-            let _ = shared.audit(audit).await;
+            let _ = shared.audit(&audit).await;
             shared
                 .tell(
                     &request.event.reply_to(),

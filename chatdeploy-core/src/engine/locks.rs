@@ -45,7 +45,7 @@ pub(crate) async fn lock(
                 lock.service
             );
             shared
-                .say(&request.event.reply_to(), Message::text(text))
+                .say(&request.event.reply_to(), &Message::text(text))
                 .await;
             Handled::Accepted
         }
@@ -112,7 +112,7 @@ pub(crate) async fn unlock(shared: &Shared, request: &Request<'_>, service_name:
         Ok(Some(_)) => {
             let text = format!("{} is unlocked by {}.", held.service, mention(user));
             shared
-                .say(&request.event.reply_to(), Message::text(text))
+                .say(&request.event.reply_to(), &Message::text(text))
                 .await;
             Handled::Accepted
         }

@@ -231,8 +231,8 @@ impl Shared {
 
     /// Records an audit event; the caller decides whether a failure stops
     /// the action (before acting) or is only logged (after).
-    async fn audit(&self, event: AuditEvent) -> Result<(), crate::audit::AuditError> {
-        self.audit.record(&event).await.inspect_err(|error| {
+    async fn audit(&self, event: &AuditEvent) -> Result<(), crate::audit::AuditError> {
+        self.audit.record(event).await.inspect_err(|error| {
             tracing::error!(%error, action = ?event.action, id = %event.id, "audit record failed");
         })
     }
@@ -265,9 +265,11 @@ impl Shared {
     }
 
     /// Posts `message` into `to`; failures are logged.
-    async fn say(&self, to: &Conversation, message: Message) {
-        if let Err(error) = self.chat.post(to, &message).await {
+    async fn say(&self, to: &Conversation, message: &Message) {
+        if let Err(error) = self.chat.post(to, message).await {
             tracing::warn!(%error, hint = %error.hint(), "could not post a reply");
         }
     }
 }
+#[cfg(test)]
+mod footprint;

@@ -17,44 +17,49 @@ use super::router::{self, Request, refuse};
 const DEFAULT_HISTORY: usize = 5;
 
 pub(crate) async fn answer(shared: &Shared, request: &Request<'_>, command: &Command) -> Handled {
-    let answer = match command {
-        Command::Status { service: None } => status_all(shared).await,
-        Command::Status {
-            service: Some(name),
-        } => match router::service(shared, request, name).await {
-            Ok(service) => status_one(shared, service).await,
-            Err(handled) => return handled,
-        },
-        Command::History { service, limit } => {
-            match router::service(shared, request, service).await {
-                Ok(service) => {
-                    history(
-                        shared,
-                        service,
-                        limit.map_or(DEFAULT_HISTORY, |n| n as usize),
-                    )
-                    .await
-                }
-                Err(handled) => return handled,
-            }
-        }
-        Command::Runbook { service } => match router::service(shared, request, service).await {
-            Ok(service) => Ok(runbook(service)),
-            Err(handled) => return handled,
-        },
-        Command::Services => Ok(services(shared)),
-        Command::Help { topic } => Ok(help(shared, *topic)),
-        _ => Ok(help(shared, None)),
-    };
-    let message = match answer {
-        Ok(message) => message,
-        Err(()) => return refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await,
+    // Boxed so that the answer's rendering and the posting below are not
+    // laid out side by side in one future: every per-event allocation then
+    // stays under 1 KiB, where allocators serve it from a per-thread cache.
+    let message = match Box::pin(compose(shared, request, command)).await {
+        Ok(Ok(message)) => message,
+        Ok(Err(())) => return refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await,
+        Err(handled) => return handled,
     };
     let mut audit = request.audit(AuditAction::Queried);
     audit.service = command.service().map(str::to_owned);
-    let _ = shared.audit(audit).await;
-    shared.say(&request.event.reply_to(), message).await;
+    let _ = shared.audit(&audit).await;
+    shared.say(&request.event.reply_to(), &message).await;
     Handled::Answered
+}
+
+/// The answer to a read-only command; `Err` when the service is unknown
+/// (already refused), `Ok(Err(()))` when the state store cannot be read.
+async fn compose(
+    shared: &Shared,
+    request: &Request<'_>,
+    command: &Command,
+) -> Result<Result<Message, ()>, Handled> {
+    Ok(match command {
+        Command::Status { service: None } => status_all(shared).await,
+        Command::Status {
+            service: Some(name),
+        } => status_one(shared, router::service(shared, request, name).await?).await,
+        Command::History { service, limit } => {
+            let service = router::service(shared, request, service).await?;
+            history(
+                shared,
+                service,
+                limit.map_or(DEFAULT_HISTORY, |n| n as usize),
+            )
+            .await
+        }
+        Command::Runbook { service } => {
+            Ok(runbook(router::service(shared, request, service).await?))
+        }
+        Command::Services => Ok(services(shared)),
+        Command::Help { topic } => Ok(help(shared, *topic)),
+        _ => Ok(help(shared, None)),
+    })
 }
 
 /// One line about a service: current version, release in flight, lock.

@@ -51,21 +51,22 @@ pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
         }
         Err(error) => {
             tracing::error!(%error, event = %event.id, "cannot record the event; not acting on it");
-            shared
-                .tell(
-                    &event.reply_to(),
-                    &event.user,
-                    Message::text(
-                        "chatdeploy cannot reach its state store right now, so nothing was done; \
-                         try again shortly.",
-                    ),
-                )
-                .await;
+            // Boxed: the rare path stays out of every event's future.
+            Box::pin(shared.tell(
+                &event.reply_to(),
+                &event.user,
+                Message::text(
+                    "chatdeploy cannot reach its state store right now, so nothing was done; \
+                     try again shortly.",
+                ),
+            ))
+            .await;
             return Handled::Refused;
         }
     }
     match &event.kind {
-        ChatEventKind::Command { text } => command(shared, &event, text).await,
+        // Boxed: see `queries::answer` (per-event allocations under 1 KiB).
+        ChatEventKind::Command { text } => Box::pin(command(shared, &event, text)).await,
         ChatEventKind::Button { action, deployment } => {
             let request = Request {
                 event: &event,
@@ -186,31 +187,36 @@ async fn command(shared: &Arc<Shared>, event: &ChatEvent, text: &str) -> Handled
             Box::pin(locks::lock(shared, &request, &service, reason)).await
         }
         Command::Unlock { service } => Box::pin(locks::unlock(shared, &request, &service)).await,
-        other => queries::answer(shared, &request, &other).await,
+        other => Box::pin(queries::answer(shared, &request, &other)).await,
     }
 }
 
 /// Refuses: tells the person why (ephemeral) and audits the denial. The
 /// denial's audit failing does not change the answer: nothing was done.
-pub(crate) async fn refuse(
-    shared: &Shared,
-    request: &Request<'_>,
+///
+/// Boxed: refusals are the rare path, and inlined into every caller's
+/// future they would make the common path's futures ~1 KB larger.
+pub(crate) fn refuse<'a>(
+    shared: &'a Shared,
+    request: &'a Request<'_>,
     sentence: String,
-    service: Option<&str>,
-) -> Handled {
-    let mut record = request
-        .audit(AuditAction::Denied)
-        .with_reason(sentence.clone());
-    record.service = service.map(str::to_owned);
-    let _ = shared.audit(record).await;
-    shared
-        .tell(
-            &request.event.reply_to(),
-            &request.event.user,
-            Message::text(sentence).with_tone(Tone::Failure),
-        )
-        .await;
-    Handled::Refused
+    service: Option<&'a str>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Handled> + Send + 'a>> {
+    Box::pin(async move {
+        let mut record = request
+            .audit(AuditAction::Denied)
+            .with_reason(sentence.clone());
+        record.service = service.map(str::to_owned);
+        let _ = shared.audit(&record).await;
+        shared
+            .tell(
+                &request.event.reply_to(),
+                &request.event.user,
+                Message::text(sentence).with_tone(Tone::Failure),
+            )
+            .await;
+        Handled::Refused
+    })
 }
 
 /// Writes the audit record of a mutating action *before* it happens. When
@@ -221,7 +227,7 @@ pub(crate) async fn audit_first(
     request: &Request<'_>,
     record: AuditEvent,
 ) -> Result<(), Handled> {
-    match shared.audit(record).await {
+    match shared.audit(&record).await {
         Ok(()) => Ok(()),
         Err(error) => {
             shared

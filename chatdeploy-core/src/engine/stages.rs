@@ -21,7 +21,7 @@ impl Supervisor {
             AuditAction::Requested.as_str()
         );
         requested.actor = Some(record.requester.clone());
-        if self.shared.audit(requested).await.is_err() {
+        if self.shared.audit(&requested).await.is_err() {
             return Next::Sleep(self.retry_delay(), Activity::Busy);
         }
         if record.cancelled_by.is_some() {
