@@ -2,8 +2,29 @@
 //! before they reach the engine (which dedupes again, durably).
 
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Mutex;
+
+/// The set's keys are already keyed SipHash values: hashing them again
+/// would only cost time (this runs for every delivery).
+#[derive(Debug, Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 /// Remembers the last `capacity` IDs by a keyed 64-bit hash: no allocation
 /// per ID, one short uncontended lock per check.
@@ -16,7 +37,7 @@ pub struct Dedupe {
 
 #[derive(Debug, Default)]
 struct Seen {
-    set: HashSet<u64>,
+    set: HashSet<u64, BuildHasherDefault<PassThrough>>,
     order: VecDeque<u64>,
 }
 
@@ -28,7 +49,7 @@ impl Dedupe {
             hasher: RandomState::new(),
             capacity,
             seen: Mutex::new(Seen {
-                set: HashSet::with_capacity(capacity),
+                set: HashSet::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
                 order: VecDeque::with_capacity(capacity),
             }),
         }
