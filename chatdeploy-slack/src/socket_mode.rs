@@ -279,7 +279,8 @@ impl SocketModeListener {
         }
         let handler = Arc::clone(&self.handler);
         tokio::spawn(async move {
-            handler.handle(event).await;
+            // Through the vtable: `Arc`'s forwarding impl would box the future twice.
+            (*handler).handle(event).await;
         });
     }
 }

@@ -249,9 +249,13 @@ async fn serve_answers_like_the_router_and_hands_over_the_same_events() {
         "abc123"
     );
 
-    let served_events = served.wait_for(3).await;
-    assert_eq!(served_events.len(), 3, "mention, click, slash command");
-    assert_eq!(served_events, routed.wait_for(3).await);
+    let served_events = served.wait_for(4).await;
+    assert_eq!(
+        served_events.len(),
+        4,
+        "mention, its redelivery, click, slash command"
+    );
+    assert_eq!(served_events, routed.wait_for(4).await);
 
     stop.send(()).unwrap();
     let result = tokio::time::timeout(Duration::from_secs(5), server)

@@ -3,18 +3,21 @@
 //! A bare Slack Events API receiver: hyper 1 over tokio's current_thread
 //! runtime that verifies the v0 signature (HMAC-SHA256, constant-time
 //! comparison, five-minute timestamp window), parses the envelope with
-//! serde_json (borrowing), matches the mention text with a regex and answers
-//! 200 — nothing else. Whatever a real receiver adds shows as the distance
-//! from this one.
+//! serde_json (borrowing), drops a repeated `event_id` (a bounded set of the
+//! last 8,192, as DESIGN.md's ceiling has), matches the mention text with a
+//! regex and answers 200 — nothing else. Whatever a real receiver adds shows
+//! as the distance from this one.
 //!
 //! Usage: `bare-receiver --listen 127.0.0.1:PORT --secret SIGNING_SECRET`
 
 use std::borrow::Cow;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::error::Error;
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -43,6 +46,44 @@ struct Shared {
     /// The keyed MAC, cloned per request so the key schedule is paid once.
     mac: HmacSha256,
     command: Regex,
+    recent: Recent,
+}
+
+/// The last few thousand event IDs (keyed hashes), to drop Slack's retries.
+struct Recent {
+    hasher: RandomState,
+    seen: Mutex<(HashSet<u64>, VecDeque<u64>)>,
+}
+
+impl Recent {
+    const CAPACITY: usize = 8_192;
+
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            seen: Mutex::new((
+                HashSet::with_capacity(Self::CAPACITY + 1),
+                VecDeque::with_capacity(Self::CAPACITY + 1),
+            )),
+        }
+    }
+
+    /// `true` the first time `id` is seen (among the last CAPACITY).
+    fn first_time(&self, id: &str) -> bool {
+        let hash = self.hasher.hash_one(id);
+        let mut guard = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let (set, order) = &mut *guard;
+        if !set.insert(hash) {
+            return false;
+        }
+        order.push_back(hash);
+        if order.len() > Self::CAPACITY
+            && let Some(old) = order.pop_front()
+        {
+            set.remove(&old);
+        }
+        true
+    }
 }
 
 /// The part of an `event_callback` envelope the receiver looks at.
@@ -70,6 +111,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let shared = Arc::new(Shared {
         mac: HmacSha256::new_from_slice(secret.as_bytes())?,
         command: Regex::new(r"^<@U[A-Z0-9]+>\s+(\w+)")?,
+        recent: Recent::new(),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -128,7 +170,8 @@ async fn handle(
         return Ok(reply(StatusCode::BAD_REQUEST));
     };
     if envelope.kind == "event_callback"
-        && envelope.event_id.is_some()
+        && let Some(id) = &envelope.event_id
+        && shared.recent.first_time(id)
         && let Some(event) = &envelope.event
         && event.kind == "app_mention"
         && let Some(caps) = shared.command.captures(&event.text)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Clock, Engine, PollPolicy, Shared};
+use super::{Clock, Engine, PollPolicy, Port, Shared};
 use crate::audit::AuditSink;
 use crate::backend::DeployBackend;
 use crate::catalog::Catalog;
@@ -155,11 +155,11 @@ impl EngineBuilder {
         Ok(Engine {
             shared: Arc::new(Shared {
                 catalog,
-                chat,
-                backend,
-                policy,
-                audit,
-                state,
+                chat: Port(chat),
+                backend: Port(backend),
+                policy: Port(policy),
+                audit: Port(audit),
+                state: Port(state),
                 polling: self.polling.unwrap_or_default(),
                 backend_permits: tokio::sync::Semaphore::new(
                     self.backend_concurrency

@@ -103,13 +103,26 @@ struct SupervisorHandle {
     activity: Arc<watch::Sender<Activity>>,
 }
 
+/// A shared `dyn` component whose methods are called through its vtable
+/// directly. Called on the `Arc` itself, each async method would go through
+/// `Arc`'s forwarding impl first and box its future twice, on every event.
+pub(crate) struct Port<T: ?Sized>(Arc<T>);
+
+impl<T: ?Sized> std::ops::Deref for Port<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 pub(crate) struct Shared {
     catalog: Arc<Catalog>,
-    chat: Arc<dyn ChatSurface>,
-    backend: Arc<dyn DeployBackend>,
-    policy: Arc<dyn ApproverPolicy>,
-    audit: Arc<dyn AuditSink>,
-    state: Arc<dyn StateStore>,
+    chat: Port<dyn ChatSurface>,
+    backend: Port<dyn DeployBackend>,
+    policy: Port<dyn ApproverPolicy>,
+    audit: Port<dyn AuditSink>,
+    state: Port<dyn StateStore>,
     polling: PollPolicy,
     /// Bounds the backend calls in flight at once across all releases, so
     /// that many releases polling together do not open a connection each

@@ -2,8 +2,9 @@
 //! `/slack/interactions` and `/slack/commands`.
 //!
 //! Every request is answered at once: signature checked (401), size capped
-//! (413), payload read (400), redelivery dropped, the event handed to a
-//! spawned task, 200. The handler is never awaited in the request.
+//! (413), payload read (400), the event handed to a spawned task, 200. The
+//! handler is never awaited in the request; it drops redeliveries itself
+//! (the engine remembers every event ID in its state store).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chatdeploy_core::engine::{ChatEvent, EventHandler};
 
-use crate::inbound::{Dedupe, EventsApiRequest, SignatureVerifier, Translator};
+use crate::inbound::{EventsApiRequest, SignatureVerifier, Translator};
 
 mod serve;
 
@@ -43,7 +44,6 @@ pub struct EventsApiListener {
 pub(crate) struct Inner {
     verifier: SignatureVerifier,
     translator: Translator,
-    dedupe: Dedupe,
     handler: Arc<dyn EventHandler>,
     body_limit: usize,
 }
@@ -64,7 +64,6 @@ impl EventsApiListener {
             inner: Arc::new(Inner {
                 verifier: SignatureVerifier::new(signing_secret),
                 translator: Translator::default(),
-                dedupe: Dedupe::default(),
                 handler,
                 body_limit: DEFAULT_BODY_LIMIT,
             }),
@@ -77,12 +76,6 @@ impl EventsApiListener {
         self.rebuild(|inner| inner.translator = Translator::new(Some(user.into())))
     }
 
-    /// How many recent deliveries are remembered to drop redeliveries.
-    #[must_use]
-    pub fn with_dedupe_capacity(self, capacity: usize) -> Self {
-        self.rebuild(|inner| inner.dedupe = Dedupe::new(capacity))
-    }
-
     /// The cap on a request body; larger requests get 413.
     #[must_use]
     pub fn with_body_limit(self, bytes: usize) -> Self {
@@ -93,7 +86,6 @@ impl EventsApiListener {
         let mut inner = Inner {
             verifier: self.inner.verifier.clone(),
             translator: self.inner.translator.clone(),
-            dedupe: Dedupe::default(),
             handler: Arc::clone(&self.inner.handler),
             body_limit: self.inner.body_limit,
         };
@@ -169,8 +161,8 @@ impl Inner {
     }
 
     /// Answers one delivery whose body has been read within the limit:
-    /// signature (401), payload (400), redelivery dropped, the event handed
-    /// to a spawned task, 200.
+    /// signature (401), payload (400), the event handed to a spawned task,
+    /// 200.
     pub(crate) fn deliver(&self, route: Route, headers: &HeaderMap, body: &[u8]) -> Reply {
         if self.verify(headers, body).is_err() {
             return Reply::Status(StatusCode::UNAUTHORIZED);
@@ -224,15 +216,15 @@ impl Inner {
             .map_err(|_| StatusCode::UNAUTHORIZED)
     }
 
-    /// Drops a redelivery, spawns the engine's work for a new event.
+    /// Spawns the engine's work for the event. Redeliveries are dropped by
+    /// the engine, which remembers every event ID in its state store (for a
+    /// durable store, across restarts too); a second, in-memory check here
+    /// would only repeat that work for every event.
     fn dispatch(&self, event: ChatEvent) {
-        if !self.dedupe.first_time(event.id.as_str()) {
-            tracing::debug!(event_id = %event.id, "Slack redelivery dropped");
-            return;
-        }
         let handler = Arc::clone(&self.handler);
         tokio::spawn(async move {
-            handler.handle(event).await;
+            // Through the vtable: `Arc`'s forwarding impl would box the future twice.
+            (*handler).handle(event).await;
         });
     }
 }
