@@ -20,7 +20,7 @@ pub(super) const SHARDS: usize = 64;
 
 /// The smallest table (slots); a power of two. Tiny in tests, so that they
 /// go through many rebuilds and probe chains with expired slots.
-const MIN_SLOTS: usize = if cfg!(test) { 8 } else { 1024 };
+const MIN_SLOTS: usize = if cfg!(test) { 8 } else { 64 };
 
 /// One remembered ID; all zero when empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
