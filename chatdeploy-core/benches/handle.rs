@@ -9,36 +9,12 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chatdeploy_core::Catalog;
-use chatdeploy_core::audit::{AuditError, AuditEvent, AuditSink};
 use chatdeploy_core::chat::NullChatSurface;
 use chatdeploy_core::engine::{ChatEvent, Engine};
 use chatdeploy_core::state::InMemoryStateStore;
-use chatdeploy_core::testing::ScriptedBackend;
+use chatdeploy_core::testing::{NullAuditSink, ONE_SERVICE_CATALOG, ScriptedBackend};
 use criterion::{Criterion, criterion_group, criterion_main};
-
-const CONFIG: &str = r#"
-[chat]
-deploy_channels = ["C0DEPLOY"]
-[roles]
-deployers = ["U0ALICE"]
-approvers = ["U0BOB"]
-[services.app]
-version_pattern = '^r-\d+\.\d+\.\d+$'
-document = "Deploy-App"
-approval = "document"
-parameters = { ReleaseVersion = "{version}" }
-"#;
-
-struct NullAudit;
-
-#[async_trait]
-impl AuditSink for NullAudit {
-    async fn record(&self, _: &AuditEvent) -> Result<(), AuditError> {
-        Ok(())
-    }
-}
 
 fn bench_handle(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -46,10 +22,10 @@ fn bench_handle(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let engine = Engine::builder()
-        .with_catalog(Catalog::from_toml_str(CONFIG, "bench.toml").expect("catalog"))
+        .with_catalog(Catalog::from_toml_str(ONE_SERVICE_CATALOG, "bench.toml").expect("catalog"))
         .with_chat(Arc::new(NullChatSurface::new()))
         .with_backend(Arc::new(ScriptedBackend::new()))
-        .with_audit(Arc::new(NullAudit))
+        .with_audit(Arc::new(NullAuditSink))
         .with_state(Arc::new(InMemoryStateStore::new()))
         .with_dedupe_ttl(std::time::Duration::from_secs(600))
         .build()

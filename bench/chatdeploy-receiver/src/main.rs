@@ -1,5 +1,5 @@
 //! The chatdeploy side of the receive-path benchmark: the real Events API
-//! listener (signature, body limit, retry dedupe, translation) and the real
+//! listener (`EventsApiListener::serve`: signature, body limit, translation) and the real
 //! engine behind it (event dedupe in the state store, parsing, routing,
 //! authorisation, the read-only answer, an audit record), with in-memory
 //! state and a chat surface that keeps nothing, on one tokio thread like the
@@ -13,38 +13,12 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chatdeploy_core::Catalog;
-use chatdeploy_core::audit::{AuditError, AuditEvent, AuditSink};
 use chatdeploy_core::chat::NullChatSurface;
 use chatdeploy_core::engine::{Engine, EventHandler};
 use chatdeploy_core::state::InMemoryStateStore;
-use chatdeploy_core::testing::ScriptedBackend;
+use chatdeploy_core::testing::{NullAuditSink, ONE_SERVICE_CATALOG, ScriptedBackend};
 use chatdeploy_slack::EventsApiListener;
-
-const CONFIG: &str = r#"
-[chat]
-deploy_channels = ["C0DEPLOY"]
-[roles]
-deployers = ["U0ALICE"]
-approvers = ["U0BOB"]
-[services.app]
-version_pattern = '^r-\d+\.\d+\.\d+$'
-document = "Deploy-App"
-approval = "document"
-parameters = { ReleaseVersion = "{version}" }
-"#;
-
-/// Audit records are built by the engine and dropped here (a durable sink
-/// would fsync per record, which measures the disk, not the receive path).
-struct NullAudit;
-
-#[async_trait]
-impl AuditSink for NullAudit {
-    async fn record(&self, _: &AuditEvent) -> Result<(), AuditError> {
-        Ok(())
-    }
-}
 
 fn arg(name: &str) -> Option<String> {
     let mut args = std::env::args().skip_while(|a| a != name).skip(1);
@@ -59,10 +33,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
     runtime.block_on(async move {
         let engine = Engine::builder()
-            .with_catalog(Catalog::from_toml_str(CONFIG, "bench.toml")?)
+            .with_catalog(Catalog::from_toml_str(ONE_SERVICE_CATALOG, "bench.toml")?)
             .with_chat(Arc::new(NullChatSurface::new()))
             .with_backend(Arc::new(ScriptedBackend::new()))
-            .with_audit(Arc::new(NullAudit))
+            // Audit records are built by the engine and dropped (a durable sink
+            // would fsync per record, which measures the disk).
+            .with_audit(Arc::new(NullAuditSink))
             .with_state(Arc::new(InMemoryStateStore::new()))
             // Slack redelivers within minutes; ten minutes covers its retries.
             .with_dedupe_ttl(Duration::from_secs(600))

@@ -11,26 +11,12 @@ use crate::audit::InMemoryAuditSink;
 use crate::chat::NullChatSurface;
 use crate::engine::ChatEvent;
 use crate::state::InMemoryStateStore;
-use crate::testing::ScriptedBackend;
+use crate::testing::{ONE_SERVICE_CATALOG, ScriptedBackend};
 
 const LIMIT: usize = 1024;
 
 fn engine() -> Engine {
-    let catalog = crate::Catalog::from_toml_str(
-        r#"
-[chat]
-deploy_channels = ["C0DEPLOY"]
-[roles]
-deployers = ["U0ALICE"]
-approvers = ["U0BOB"]
-[services.app]
-document = "Deploy-App"
-version_pattern = '^r-\d+\.\d+\.\d+$'
-approval = "document"
-"#,
-        "footprint.toml",
-    )
-    .unwrap();
+    let catalog = crate::Catalog::from_toml_str(ONE_SERVICE_CATALOG, "footprint.toml").unwrap();
     Engine::builder()
         .with_catalog(catalog)
         .with_chat(Arc::new(NullChatSurface::new()))

@@ -3,10 +3,13 @@
 //! - [`ScriptedBackend`]: a [`DeployBackend`](crate::backend::DeployBackend)
 //!   that runs scripted steps on tokio's clock, with approval steps, failures,
 //!   throttling and decisions made "outside chat", and records every call.
+//! - [`NullAuditSink`] and [`ONE_SERVICE_CATALOG`], for benchmarks.
 //!
 //! The in-memory state store, audit sink and recording chat surface live in
 //! their trait modules and are always available.
 
+mod fixtures;
 mod scripted;
 
+pub use fixtures::{NullAuditSink, ONE_SERVICE_CATALOG};
 pub use scripted::{BackendCall, FakeStep, ScriptedBackend};
