@@ -307,7 +307,9 @@ fn kill9(mut bot: Child) {
     bot.wait().unwrap();
 }
 
-/// Stops the bot gracefully at the end (SIGTERM), so the state file is closed.
+/// Stops the bot gracefully at the end (SIGTERM): its listener must stop,
+/// its releases settle, and the process exit 0 well within the 10 s it
+/// gives supervisors.
 fn stop(bot: Child) {
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -316,12 +318,14 @@ fn stop(bot: Child) {
     let mut bot = bot;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if bot.try_wait().unwrap().is_some() {
+        if let Some(status) = bot.try_wait().unwrap() {
+            assert!(status.success(), "the bot exited with {status} on SIGTERM");
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     kill9(bot);
+    panic!("the bot did not exit within 20 s of SIGTERM");
 }
 
 async fn wait_for_success(bed: &Bed) {
