@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chatdeploy_core::engine::{ChatEvent, EventHandler};
 
-use crate::inbound::{EventsApiRequest, SignatureVerifier, Translator};
+use crate::inbound::{
+    EventsApiRequest, MalformedPayload, SignatureError, SignatureVerifier, Translator,
+};
 
 mod serve;
 
@@ -164,25 +166,24 @@ impl Inner {
     /// signature (401), payload (400), the event handed to a spawned task,
     /// 200.
     pub(crate) fn deliver(&self, route: Route, headers: &HeaderMap, body: &[u8]) -> Reply {
-        if self.verify(headers, body).is_err() {
+        if let Err(error) = self.verify(headers, body) {
+            // Debug only: anyone can send these, and they change nothing.
+            tracing::debug!(%error, ?route, "Slack request refused");
             return Reply::Status(StatusCode::UNAUTHORIZED);
         }
         let event = match route {
             Route::Events => match self.translator.events_api(body) {
                 Ok(EventsApiRequest::Challenge(challenge)) => return Reply::Text(challenge),
                 Ok(EventsApiRequest::Event(event)) => Ok(event),
-                Err(_) => Err(()),
+                Err(error) => Err(error),
             },
-            Route::Interactions => form_urlencoded::parse(body)
-                .find(|(k, _)| k == "payload")
-                .ok_or(())
-                .and_then(|(_, payload)| self.translator.interaction(&payload).map_err(|_| ())),
+            Route::Interactions => match form_urlencoded::parse(body).find(|(k, _)| k == "payload")
+            {
+                Some((_, payload)) => self.translator.interaction(&payload),
+                None => Err(MalformedPayload::MissingField("payload")),
+            },
             // An empty 200 for a slash command: the engine replies itself.
-            Route::Commands => self
-                .translator
-                .slash_command_form(body)
-                .map(Some)
-                .map_err(|_| ()),
+            Route::Commands => self.translator.slash_command_form(body).map(Some),
         };
         match event {
             Ok(Some(event)) => {
@@ -190,7 +191,12 @@ impl Inner {
                 Reply::Status(StatusCode::OK)
             }
             Ok(None) => Reply::Status(StatusCode::OK),
-            Err(()) => Reply::Status(StatusCode::BAD_REQUEST),
+            Err(error) => {
+                // Signed, so from Slack (or someone holding the secret): worth
+                // an operator's look, since Slack will not resend it.
+                tracing::warn!(%error, ?route, "signed Slack request with a malformed payload");
+                Reply::Status(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
@@ -206,14 +212,12 @@ impl Inner {
         }
     }
 
-    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), StatusCode> {
+    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
         let ts = headers
             .get("x-slack-request-timestamp")
             .map(|v| v.as_bytes());
         let sig = headers.get("x-slack-signature").map(|v| v.as_bytes());
-        self.verifier
-            .verify(ts, sig, body)
-            .map_err(|_| StatusCode::UNAUTHORIZED)
+        self.verifier.verify(ts, sig, body)
     }
 
     /// Spawns the engine's work for the event. Redeliveries are dropped by
