@@ -11,7 +11,7 @@ use crate::state::{
 
 use super::event::Handled;
 use super::render::{format_time, mention};
-use super::router::{self, Request, Role, refuse};
+use super::router::{self, Request, Role, STATE_UNAVAILABLE, refuse, unavailable};
 use super::{Shared, deployment_id_for, supervisor};
 use crate::backend::idempotency_token;
 
@@ -26,9 +26,6 @@ pub(crate) enum ReleaseAsk {
         version: Option<String>,
     },
 }
-
-pub(crate) const STATE_UNAVAILABLE: &str =
-    "chatdeploy cannot reach its state store right now, so nothing was done; try again shortly.";
 
 pub(crate) async fn release(
     shared: &Arc<Shared>,
@@ -89,14 +86,8 @@ pub(crate) async fn release(
             return refuse(shared, request, busy_sentence(&held), Some(service.name())).await;
         }
         Err(error) => {
-            tracing::error!(%error, "cannot take the service lock");
-            return refuse(
-                shared,
-                request,
-                STATE_UNAVAILABLE.to_owned(),
-                Some(service.name()),
-            )
-            .await;
+            let what = "take the service lock";
+            return unavailable(shared, request, Some(service.name()), what, &error).await;
         }
     }
     match shared.state.create_deployment(&record).await {
@@ -105,15 +96,9 @@ pub(crate) async fn release(
         // record was lost): that release goes on, this one is a duplicate.
         Err(StateError::AlreadyExists { .. }) => return Handled::Duplicate,
         Err(error) => {
-            tracing::error!(%error, "cannot store the release");
             let _ = shared.state.unlock(&lock.service, &lock.holder).await;
-            return refuse(
-                shared,
-                request,
-                STATE_UNAVAILABLE.to_owned(),
-                Some(service.name()),
-            )
-            .await;
+            let what = "store the release";
+            return unavailable(shared, request, Some(service.name()), what, &error).await;
         }
     }
     // The release is stored (and the service locked) before its request is

@@ -9,9 +9,10 @@ use crate::policy::{ApprovalCheck, ApprovalVerdict, Denial};
 use crate::state::{Approval, DeploymentRecord, Rejection, Stage, StateError};
 
 use super::Shared;
-use super::commands::STATE_UNAVAILABLE;
 use super::event::Handled;
-use super::router::{self, Request, Target, is_deployer_or_approver, refuse};
+use super::router::{
+    self, Request, STATE_UNAVAILABLE, Target, is_deployer_or_approver, refuse, unavailable,
+};
 
 /// How many times a revision-checked update is retried against concurrent
 /// writers before giving up.
@@ -43,18 +44,15 @@ async fn resolve(
                 );
                 Err(refuse(shared, request, sentence, None).await)
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot read the release");
-                Err(refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await)
-            }
+            Err(error) => Err(unavailable(shared, request, None, "read the release", &error).await),
         },
         Target::Service(name) => {
             let service = router::service(shared, request, &name).await?;
             let in_flight = match shared.state.in_flight().await {
                 Ok(in_flight) => in_flight,
                 Err(error) => {
-                    tracing::error!(%error, "cannot read the releases in flight");
-                    return Err(refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await);
+                    let what = "read the releases in flight";
+                    return Err(unavailable(shared, request, None, what, &error).await);
                 }
             };
             let mut matching: Vec<DeploymentRecord> = in_flight
@@ -290,8 +288,8 @@ pub(crate) async fn cancel(shared: &Shared, request: &Request<'_>, target: Targe
                 _ => return refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await,
             },
             Err(error) => {
-                tracing::error!(%error, "cannot record the cancellation");
-                return refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await;
+                let what = "record the cancellation";
+                return unavailable(shared, request, None, what, &error).await;
             }
         }
     }

@@ -5,10 +5,10 @@ use crate::chat::Message;
 use crate::state::{LockAttempt, LockHolder, ServiceLock};
 
 use super::Shared;
-use super::commands::{STATE_UNAVAILABLE, busy_sentence};
+use super::commands::busy_sentence;
 use super::event::Handled;
 use super::render::mention;
-use super::router::{self, Request, Role, refuse};
+use super::router::{self, Request, Role, refuse, unavailable};
 
 pub(crate) async fn lock(
     shared: &Shared,
@@ -53,12 +53,12 @@ pub(crate) async fn lock(
             refuse(shared, request, busy_sentence(&held), Some(service.name())).await
         }
         Err(error) => {
-            tracing::error!(%error, "cannot take the lock");
-            refuse(
+            unavailable(
                 shared,
                 request,
-                STATE_UNAVAILABLE.to_owned(),
                 Some(service.name()),
+                "take the lock",
+                &error,
             )
             .await
         }
@@ -74,12 +74,12 @@ pub(crate) async fn unlock(shared: &Shared, request: &Request<'_>, service_name:
     let held = match shared.state.lock(service.name()).await {
         Ok(held) => held,
         Err(error) => {
-            tracing::error!(%error, "cannot read the lock");
-            return refuse(
+            return unavailable(
                 shared,
                 request,
-                STATE_UNAVAILABLE.to_owned(),
                 Some(service.name()),
+                "read the lock",
+                &error,
             )
             .await;
         }
@@ -124,12 +124,12 @@ pub(crate) async fn unlock(shared: &Shared, request: &Request<'_>, service_name:
             refuse(shared, request, sentence, Some(service.name())).await
         }
         Err(error) => {
-            tracing::error!(%error, "cannot release the lock");
-            refuse(
+            unavailable(
                 shared,
                 request,
-                STATE_UNAVAILABLE.to_owned(),
                 Some(service.name()),
+                "release the lock",
+                &error,
             )
             .await
         }

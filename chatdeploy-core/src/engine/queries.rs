@@ -8,10 +8,9 @@ use crate::command::{Command, Verb};
 use crate::state::{DeploymentRecord, LockHolder, ServiceLock, Stage};
 
 use super::Shared;
-use super::commands::STATE_UNAVAILABLE;
 use super::event::Handled;
 use super::render::{format_time, mention, mention_principal, mentions};
-use super::router::{self, Request, refuse};
+use super::router::{self, Request, STATE_UNAVAILABLE, refuse};
 
 /// Releases listed by `history` when no n is given.
 const DEFAULT_HISTORY: usize = 5;

@@ -10,6 +10,7 @@ use crate::chat::{ButtonAction, Message, Tone};
 use crate::command::{Command, parse};
 use crate::ids::{DeploymentId, Principal};
 use crate::policy::is_member;
+use crate::state::StateError;
 
 use super::commands::{self, ReleaseAsk};
 use super::event::{ChatEvent, ChatEventKind, Handled};
@@ -55,10 +56,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
             Box::pin(shared.tell(
                 &event.reply_to(),
                 &event.user,
-                Message::text(
-                    "chatdeploy cannot reach its state store right now, so nothing was done; \
-                     try again shortly.",
-                ),
+                Message::text(STATE_UNAVAILABLE),
             ))
             .await;
             return Handled::Refused;
@@ -217,6 +215,23 @@ pub(crate) fn refuse<'a>(
             .await;
         Handled::Refused
     })
+}
+
+/// What the person is told when the state store fails.
+pub(crate) const STATE_UNAVAILABLE: &str =
+    "chatdeploy cannot reach its state store right now, so nothing was done; try again shortly.";
+
+/// Refuses because the state store failed to `what` (logged with `error`):
+/// nothing was done, and the person is told to try again.
+pub(crate) fn unavailable<'a>(
+    shared: &'a Shared,
+    request: &'a Request<'_>,
+    service: Option<&'a str>,
+    what: &str,
+    error: &StateError,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Handled> + Send + 'a>> {
+    tracing::error!(%error, "cannot {what}");
+    refuse(shared, request, STATE_UNAVAILABLE.to_owned(), service)
 }
 
 /// Writes the audit record of a mutating action *before* it happens. When
