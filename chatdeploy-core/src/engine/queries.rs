@@ -20,8 +20,7 @@ pub(crate) async fn answer(shared: &Shared, request: &Request<'_>, command: &Com
     // laid out side by side in one future: every per-event allocation then
     // stays under 1 KiB, where allocators serve it from a per-thread cache.
     let message = match Box::pin(compose(shared, request, command)).await {
-        Ok(Ok(message)) => message,
-        Ok(Err(())) => return refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await,
+        Ok(message) => message,
         Err(handled) => return handled,
     };
     let mut audit = request.audit(AuditAction::Queried);
@@ -31,14 +30,14 @@ pub(crate) async fn answer(shared: &Shared, request: &Request<'_>, command: &Com
     Handled::Answered
 }
 
-/// The answer to a read-only command; `Err` when the service is unknown
-/// (already refused), `Ok(Err(()))` when the state store cannot be read.
+/// The answer to a read-only command; `Err` once the person was told why
+/// there is none (an unknown service, an unreadable state store).
 async fn compose(
     shared: &Shared,
     request: &Request<'_>,
     command: &Command,
-) -> Result<Result<Message, ()>, Handled> {
-    Ok(match command {
+) -> Result<Message, Handled> {
+    let answer = match command {
         Command::Status { service: None } => status_all(shared).await,
         Command::Status {
             service: Some(name),
@@ -58,7 +57,12 @@ async fn compose(
         Command::Services => Ok(services(shared)),
         Command::Help { topic } => Ok(help(shared, *topic)),
         _ => Ok(help(shared, None)),
-    })
+    };
+    // The reading functions logged what failed.
+    match answer {
+        Ok(message) => Ok(message),
+        Err(()) => Err(refuse(shared, request, STATE_UNAVAILABLE.to_owned(), None).await),
+    }
 }
 
 /// One line about a service: current version, release in flight, lock.
