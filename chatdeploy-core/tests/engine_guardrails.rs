@@ -315,6 +315,7 @@ async fn read_only_commands_answer_in_the_thread() {
         status.contains("*ui*: no release through chatdeploy yet. Locked by <@U0BOB>"),
         "{status}"
     );
+    assert!(status.contains(": freeze."), "the lock's reason: {status}");
 
     h.say_in("C0RANDOM", EVE, "history docs").await;
     let history = reply(&h);

@@ -133,9 +133,19 @@ impl AuditEvent {
 
     /// Like [`AuditEvent::new`] with a given (e.g. deterministic) ID.
     pub fn identified(id: impl Into<String>, action: AuditAction, actor: Option<UserId>) -> Self {
+        Self::identified_at(id, Utc::now(), action, actor)
+    }
+
+    /// Like [`AuditEvent::identified`], at a given time.
+    pub fn identified_at(
+        id: impl Into<String>,
+        at: DateTime<Utc>,
+        action: AuditAction,
+        actor: Option<UserId>,
+    ) -> Self {
         Self {
             id: id.into(),
-            at: Utc::now(),
+            at,
             action,
             actor,
             command: None,

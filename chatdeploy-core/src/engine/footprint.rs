@@ -41,6 +41,7 @@ fn an_events_futures_stay_under_a_kibibyte() {
     let request = Request {
         event: &event,
         command: None,
+        at: chrono::Utc::now(),
     };
     let status = crate::command::parse("status").unwrap();
     let answer = super::queries::answer(&engine.shared, &request, &status);

@@ -1,6 +1,8 @@
 //! The read-only commands: `status`, `history`, `services`, `runbook`,
 //! `help`. Answered in the thread, audited as queries.
 
+use std::fmt::Write as _;
+
 use crate::audit::AuditAction;
 use crate::catalog::{ApprovalMode, Service};
 use crate::chat::Message;
@@ -65,13 +67,15 @@ async fn compose(
     }
 }
 
-/// One line about a service: current version, release in flight, lock.
+/// One line about a service, appended to `out`: current version, release
+/// in flight, lock.
 async fn service_line(
     shared: &Shared,
     service: &Service,
     in_flight: &[DeploymentRecord],
     locks: &[ServiceLock],
-) -> Result<String, ()> {
+    out: &mut String,
+) -> Result<(), ()> {
     let history = shared
         .state
         .history(service.name(), 200)
@@ -79,54 +83,58 @@ async fn service_line(
         .map_err(|error| {
             tracing::error!(%error, "cannot read history");
         })?;
-    let mut parts = Vec::new();
-    for environment in service.environments() {
-        if let Some(current) = history
+    // Writing to a String cannot fail.
+    let _ = write!(out, "*{}*: ", service.name());
+    let mut current = service.environments().iter().filter_map(|environment| {
+        history
             .iter()
             .find(|e| e.outcome == Stage::Succeeded && &e.environment == environment)
-        {
-            parts.push(format!(
-                "{} in {environment} (since {}, by {})",
-                current.version,
-                format_time(current.ended_at),
-                mention(&current.requester)
-            ));
+            .map(|release| (environment, release))
+    });
+    match current.next() {
+        None => out.push_str("no release through chatdeploy yet"),
+        Some(first) => {
+            for (i, (environment, release)) in std::iter::once(first).chain(current).enumerate() {
+                let _ = write!(
+                    out,
+                    "{}{} in {environment} (since {}, by {})",
+                    if i == 0 { "" } else { "; " },
+                    release.version,
+                    format_time(release.ended_at),
+                    mention(&release.requester)
+                );
+            }
         }
-    }
-    let mut line = format!("*{}*: ", service.name());
-    if parts.is_empty() {
-        line.push_str("no release through chatdeploy yet");
-    } else {
-        line.push_str(&parts.join("; "));
     }
     for record in in_flight
         .iter()
         .filter(|r| r.service == service.name() && !r.stage.is_terminal())
     {
-        line.push_str(&format!(
+        let _ = write!(
+            out,
             ". In flight: {} to {}, {} (release {}, requested by {})",
             record.version,
             record.environment,
             record.stage.as_str(),
             record.id,
             mention(&record.requester)
-        ));
+        );
     }
     if let Some(lock) = locks.iter().find(|l| l.service == service.name())
         && let LockHolder::Manual { by, reason } = &lock.holder
     {
-        line.push_str(&format!(
-            ". Locked by {} since {}{}",
+        let _ = write!(
+            out,
+            ". Locked by {} since {}",
             mention(by),
-            format_time(lock.since),
-            reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ));
+            format_time(lock.since)
+        );
+        if let Some(reason) = reason {
+            let _ = write!(out, ": {reason}");
+        }
     }
-    line.push('.');
-    Ok(line)
+    out.push('.');
+    Ok(())
 }
 
 async fn in_flight_and_locks(
@@ -143,23 +151,27 @@ async fn in_flight_and_locks(
 
 async fn status_all(shared: &Shared) -> Result<Message, ()> {
     let (in_flight, locks) = in_flight_and_locks(shared).await?;
-    let mut lines = Vec::new();
+    let mut lines = String::new();
+    let mut count = 0;
     for service in shared.catalog.services() {
-        lines.push(service_line(shared, service, &in_flight, &locks).await?);
+        if count > 0 {
+            lines.push('\n');
+        }
+        service_line(shared, service, &in_flight, &locks, &mut lines).await?;
+        count += 1;
     }
     let busy = in_flight.iter().filter(|r| !r.stage.is_terminal()).count();
     Ok(Message::text(format!(
-        "Status of {} services, {busy} release(s) in flight:",
-        lines.len()
+        "Status of {count} services, {busy} release(s) in flight:"
     ))
-    .with_detail(lines.join("\n")))
+    .with_detail(lines))
 }
 
 async fn status_one(shared: &Shared, service: &Service) -> Result<Message, ()> {
     let (in_flight, locks) = in_flight_and_locks(shared).await?;
-    Ok(Message::text(
-        service_line(shared, service, &in_flight, &locks).await?,
-    ))
+    let mut line = String::new();
+    service_line(shared, service, &in_flight, &locks, &mut line).await?;
+    Ok(Message::text(line))
 }
 
 async fn history(shared: &Shared, service: &Service, limit: usize) -> Result<Message, ()> {

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::audit::{AuditAction, AuditEvent};
 use crate::backend::Signal;
 use crate::catalog::Service;
@@ -21,6 +23,8 @@ pub(crate) struct Request<'a> {
     pub(crate) event: &'a ChatEvent,
     /// The canonical command text, for audit records.
     pub(crate) command: Option<String>,
+    /// When the engine took the event up (the time of its audit records).
+    pub(crate) at: DateTime<Utc>,
 }
 
 impl Request<'_> {
@@ -28,11 +32,12 @@ impl Request<'_> {
     /// source event, actor, command, channel and thread filled in.
     pub(crate) fn audit(&self, action: AuditAction) -> AuditEvent {
         let event = self.event;
-        let mut record = AuditEvent::identified(
-            format!("{}:{}", event.id, action.as_str()),
-            action,
-            Some(event.user.clone()),
-        );
+        let (source, action_name) = (event.id.as_str(), action.as_str());
+        let mut id = String::with_capacity(source.len() + 1 + action_name.len());
+        id.push_str(source);
+        id.push(':');
+        id.push_str(action_name);
+        let mut record = AuditEvent::identified_at(id, self.at, action, Some(event.user.clone()));
         record.command = self.command.clone();
         record.channel = Some(event.channel.clone());
         record.thread = event.thread.clone().or_else(|| event.message.clone());
@@ -42,8 +47,9 @@ impl Request<'_> {
 }
 
 pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
-    let expires = shared.clock.now()
-        + chrono::Duration::from_std(shared.dedupe_ttl).unwrap_or(chrono::Duration::days(1));
+    let at = shared.clock.now();
+    let expires =
+        at + chrono::Duration::from_std(shared.dedupe_ttl).unwrap_or(chrono::Duration::days(1));
     match shared.state.remember_event(&event.id, expires).await {
         Ok(true) => {}
         Ok(false) => {
@@ -64,11 +70,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
     }
     match &event.kind {
         // Boxed: see `queries::answer` (per-event allocations under 1 KiB).
-        ChatEventKind::Command { text } => Box::pin(command(shared, &event, text)).await,
+        ChatEventKind::Command { text } => Box::pin(command(shared, &event, text, at)).await,
         ChatEventKind::Button { action, deployment } => {
             let request = Request {
                 event: &event,
                 command: None,
+                at,
             };
             let decision = match action {
                 ButtonAction::Approve => Signal::Approve,
@@ -105,13 +112,19 @@ impl Target {
     }
 }
 
-async fn command(shared: &Arc<Shared>, event: &ChatEvent, text: &str) -> Handled {
+async fn command(
+    shared: &Arc<Shared>,
+    event: &ChatEvent,
+    text: &str,
+    at: DateTime<Utc>,
+) -> Handled {
     let command = match parse(text) {
         Ok(command) => command,
         Err(error) => {
             let request = Request {
                 event,
                 command: None,
+                at,
             };
             return refuse(shared, &request, error.to_string(), None).await;
         }
@@ -119,6 +132,7 @@ async fn command(shared: &Arc<Shared>, event: &ChatEvent, text: &str) -> Handled
     let request = Request {
         event,
         command: Some(command.to_string()),
+        at,
     };
     if command.is_mutating() && !shared.catalog.chat().is_deploy_channel(&event.channel) {
         let channels: Vec<String> = shared

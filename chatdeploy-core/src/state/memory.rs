@@ -24,6 +24,12 @@ struct Inner {
 
 /// A [`StateStore`] in process memory. Everything is lost when the process
 /// ends; use a durable store for production.
+///
+/// It remembers a bounded number of event IDs (65,536 by default; see
+/// [`with_event_capacity`](Self::with_event_capacity)), so its memory does
+/// not grow with the event rate. Slack delivers at most 30,000 events an
+/// hour per workspace, so the default holds every event of a ten-minute
+/// dedupe window for several workspaces at Slack's maximum rate.
 #[derive(Debug, Default)]
 pub struct InMemoryStateStore {
     inner: Mutex<Inner>,
@@ -33,6 +39,28 @@ impl InMemoryStateStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Remembers at most about `capacity` event IDs (rounded up to a power
+    /// of two per internal shard), and always about the last `capacity / 2`
+    /// to arrive. Past that, the IDs that would expire soonest are forgotten
+    /// first (a warning is logged at most once a minute), so a redelivery
+    /// arriving after that many newer events would be handled again.
+    #[must_use]
+    pub fn with_event_capacity(self, capacity: usize) -> Self {
+        let mut inner = self
+            .inner
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.events = SeenEvents::with_capacity(capacity);
+        Self {
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// How many event IDs this store holds at most.
+    pub fn event_capacity(&self) -> usize {
+        self.lock_inner().events.capacity()
     }
 
     fn lock_inner(&self) -> MutexGuard<'_, Inner> {
@@ -167,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn expired_events_are_swept_without_rescanning_every_insert() {
         use crate::state::seen::SHARDS;
-        let store = InMemoryStateStore::new();
+        let store = InMemoryStateStore::new().with_event_capacity(4 * 4096 * SHARDS);
         let past = Utc::now() - chrono::Duration::seconds(1);
         let later = Utc::now() + chrono::Duration::hours(1);
         let expired = 4096 * SHARDS;

@@ -7,8 +7,16 @@
 //! one allocates nothing and usually touches one cache line, where a general
 //! hash map of strings touched three (control bytes, slot, string). Two
 //! distinct IDs share a fingerprint with probability 2^-96 per pair (the keys
-//! are random per process): with ten million IDs held, a new event would be
-//! taken for a repeat about once in 10^22 events.
+//! are random per process).
+//!
+//! The table holds a bounded number of IDs, so that its memory does not grow
+//! with the event rate and it stays in the CPU's cache: a table of every ID
+//! of the last ten minutes at 100,000 events a second is gigabytes, and each
+//! lookup in it a cache miss (docs/PERFORMANCE.md). Slack delivers at most
+//! 30,000 events an hour per workspace, so the default bound holds every ID
+//! of the dedupe window for several workspaces at Slack's maximum rate; past
+//! the bound, the IDs expiring soonest are forgotten first, and a warning is
+//! logged.
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -21,6 +29,13 @@ pub(super) const SHARDS: usize = 64;
 /// The smallest table (slots); a power of two. Tiny in tests, so that they
 /// go through many rebuilds and probe chains with expired slots.
 const MIN_SLOTS: usize = if cfg!(test) { 8 } else { 64 };
+
+/// How many IDs are held at most by default (a multiple of [`SHARDS`]):
+/// 2 MiB of slots at most.
+pub(super) const DEFAULT_CAPACITY: usize = 65_536;
+
+/// Seconds between two warnings that IDs are being forgotten early.
+const WARN_EVERY_SECS: u32 = 60;
 
 /// One remembered ID; all zero when empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,10 +72,12 @@ impl Default for Shard {
 }
 
 impl Shard {
-    /// Inserts `key` unless it is held and live; `true` when inserted.
-    fn remember(&mut self, key: Slot, now: u32) -> bool {
+    /// Inserts `key` unless it is held and live; `true` when inserted. At
+    /// most `cap` slots (a power of two, at least `MIN_SLOTS / 2`) are used;
+    /// `forgotten` counts the live IDs dropped to stay within it.
+    fn remember(&mut self, key: Slot, now: u32, cap: usize, forgotten: &mut u64) -> bool {
         if (self.used + 1) * 2 > self.slots.len() {
-            self.rebuild(now);
+            *forgotten += self.rebuild(now, cap);
         }
         let mask = self.slots.len() - 1;
         let mut index = (key.low as usize) & mask;
@@ -91,38 +108,51 @@ impl Shard {
     }
 
     /// Drops expired entries into a table sized for the live ones, at most
-    /// a quarter full: amortised O(1) per insert.
-    fn rebuild(&mut self, now: u32) {
-        let live: Vec<Slot> = self
+    /// a quarter full: amortised O(1) per insert. When more than `cap / 2`
+    /// are live, only the `cap / 2` expiring last are kept (so the table
+    /// never passes `2 * cap` slots); returns how many live ones were dropped.
+    fn rebuild(&mut self, now: u32, cap: usize) -> u64 {
+        let mut live: Vec<Slot> = self
             .slots
             .iter()
             .filter(|s| !s.is_empty() && s.expiry > now)
             .copied()
             .collect();
+        let excess = live.len().saturating_sub(cap / 2);
+        if excess > 0 {
+            // The `excess` soonest to expire go first; ties (the same
+            // second) are broken arbitrarily.
+            live.select_nth_unstable_by_key(excess, |s| s.expiry);
+            live.drain(..excess);
+        }
         let size = (live.len() * 4).next_power_of_two().max(MIN_SLOTS);
         self.slots = vec![Slot::default(); size];
         self.used = 0;
+        let mut none = 0;
         for key in live {
-            self.remember(key, now);
+            self.remember(key, now, cap, &mut none);
         }
+        excess as u64
     }
 }
 
-/// Recently seen event IDs, each until its expiry.
+/// Recently seen event IDs, each until its expiry, at most a bounded number.
 #[derive(Debug)]
 pub(super) struct SeenEvents {
     shards: Vec<Shard>,
+    /// Slots in use per shard, at most.
+    shard_cap: usize,
     low_key: RandomState,
     high_key: RandomState,
+    /// Live IDs dropped to stay within the bound since the last warning.
+    forgotten: u64,
+    /// When that warning was logged (seconds since the epoch).
+    warned_at: u32,
 }
 
 impl Default for SeenEvents {
     fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            low_key: RandomState::new(),
-            high_key: RandomState::new(),
-        }
+        Self::with_capacity(DEFAULT_CAPACITY)
     }
 }
 
@@ -137,14 +167,57 @@ fn seconds(at: DateTime<Utc>, round_up: bool) -> u32 {
 }
 
 impl SeenEvents {
+    /// A table holding at most about `capacity` IDs (rounded up to a power
+    /// of two per shard) and always the last `capacity / 2` or so to arrive
+    /// (to the second, and as evenly as the fingerprints spread over shards).
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        let shard_cap = capacity
+            .div_ceil(SHARDS)
+            .max(MIN_SLOTS / 2)
+            .next_power_of_two();
+        Self {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shard_cap,
+            low_key: RandomState::new(),
+            high_key: RandomState::new(),
+            forgotten: 0,
+            warned_at: 0,
+        }
+    }
+
+    /// How many IDs are held at most.
+    pub(super) fn capacity(&self) -> usize {
+        self.shard_cap * SHARDS
+    }
+
     /// Records `id` until `expires_at`; `true` when it was not already
-    /// remembered (or its earlier entry has expired by `now`).
+    /// remembered (or its earlier entry has expired by `now`, or it was
+    /// forgotten to stay within the bound).
     pub(super) fn remember(
         &mut self,
         id: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> bool {
+        let (key, shard) = self.key(id, expires_at);
+        let now = seconds(now, false);
+        let new = self.shards[shard].remember(key, now, self.shard_cap, &mut self.forgotten);
+        if self.forgotten > 0 && now.saturating_sub(self.warned_at) >= WARN_EVERY_SECS {
+            tracing::warn!(
+                forgotten = self.forgotten,
+                capacity = self.capacity(),
+                "more events within the dedupe window than the in-memory store holds: the \
+                 oldest IDs were forgotten early, so a late redelivery of one would be handled \
+                 again; use a durable state store, or a larger capacity"
+            );
+            self.forgotten = 0;
+            self.warned_at = now;
+        }
+        new
+    }
+
+    /// `id`'s slot (expiring at `expires_at`) and shard.
+    fn key(&self, id: &str, expires_at: DateTime<Utc>) -> (Slot, usize) {
         let high = self.high_key.hash_one(id);
         let mut key = Slot {
             low: self.low_key.hash_one(id),
@@ -155,8 +228,7 @@ impl SeenEvents {
             key.low = 1; // all zero marks an empty slot
         }
         // The fingerprint's high half picks the shard, its low half the slot.
-        let shard = (high as usize) % SHARDS;
-        self.shards[shard].remember(key, seconds(now, false))
+        (key, (high as usize) % SHARDS)
     }
 
     /// How many slots are in use (expired entries not yet dropped included).
@@ -176,10 +248,29 @@ impl SeenEvents {
             .count()
     }
 
-    /// Whether every table is at most half full.
+    /// Whether `id` is held and live at `now`, without recording it.
+    #[cfg(test)]
+    fn holds(&self, id: &str, now: DateTime<Utc>) -> bool {
+        let (key, shard) = self.key(id, now);
+        let now = seconds(now, false);
+        self.shards[shard]
+            .slots
+            .iter()
+            .any(|s| s.low == key.low && s.high == key.high && s.expiry > now)
+    }
+
+    /// The shard `id` goes to.
+    #[cfg(test)]
+    fn shard_of(&self, id: &str) -> usize {
+        self.key(id, Utc::now()).1
+    }
+
+    /// Whether every table is at most half full and within the bound.
     #[cfg(test)]
     pub(super) fn within_load(&self) -> bool {
-        self.shards.iter().all(|s| s.used * 2 <= s.slots.len())
+        self.shards
+            .iter()
+            .all(|s| s.used * 2 <= s.slots.len() && s.used <= self.shard_cap)
     }
 }
 
@@ -202,7 +293,7 @@ mod tests {
 
     #[test]
     fn many_distinct_ids_are_all_new() {
-        let mut seen = SeenEvents::default();
+        let mut seen = SeenEvents::with_capacity(1 << 20);
         let t0 = Utc::now();
         let ttl = chrono::Duration::seconds(60);
         let fresh = (0..200_000)
@@ -213,6 +304,41 @@ mod tests {
             .filter(|i| seen.remember(&format!("Ev{i:09}"), t0, t0 + ttl))
             .count();
         assert_eq!(again, 0);
+    }
+
+    #[test]
+    fn the_bound_is_kept_and_the_newest_ids_with_it() {
+        let mut seen = SeenEvents::with_capacity(64 * 32);
+        assert_eq!(seen.capacity(), 64 * 32);
+        let t0 = Utc::now();
+        let at = |i: i64| t0 + chrono::Duration::seconds(i);
+        let ttl = chrono::Duration::days(1);
+        let ids: Vec<String> = (0..20_000).map(|i| format!("Ev{i:09}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let now = at(i as i64);
+            assert!(seen.remember(id, now, now + ttl));
+            assert!(seen.len() <= seen.capacity(), "bounded after {i}");
+        }
+        assert!(seen.within_load());
+        assert!(
+            seen.forgotten > 0 || seen.warned_at > 0,
+            "IDs were forgotten"
+        );
+        // Any ID with fewer than half a shard's bound of newer IDs in its
+        // shard is still held; count those newer IDs from the end.
+        let now = at(ids.len() as i64);
+        let mut newer = [0usize; SHARDS];
+        let mut checked = 0;
+        for id in ids.iter().rev() {
+            let shard = seen.shard_of(id);
+            if newer[shard] < seen.shard_cap / 2 {
+                assert!(seen.holds(id, now), "{id} forgotten too early");
+                checked += 1;
+            }
+            newer[shard] += 1;
+        }
+        assert!(checked >= SHARDS * (seen.shard_cap / 2), "{checked}");
+        assert!(!seen.holds(&ids[0], now), "the oldest went first");
     }
 }
 
@@ -248,6 +374,32 @@ mod model {
                     }
                 };
                 prop_assert_eq!(seen.remember(&id, now, expires), expected, "{}", id);
+            }
+            prop_assert!(seen.within_load());
+        }
+
+        /// With a bound far below the IDs in use, the table may forget an
+        /// ID early, but never takes a new or expired one for a repeat.
+        #[test]
+        fn a_bounded_table_never_invents_a_repeat(
+            ops in prop::collection::vec((0u16..2000, 0i64..40, 1i64..50), 1..6000)
+        ) {
+            let mut seen = SeenEvents::with_capacity(SHARDS * 4);
+            let mut model: HashMap<String, i64> = HashMap::new();
+            let base = 1_700_000_000i64;
+            let mut clock = 0i64;
+            for (id, advance, ttl) in ops {
+                clock += i64::from(advance % 8 == 0);
+                let id = format!("Ev{id}");
+                let now = DateTime::from_timestamp(base + clock, 0).unwrap();
+                let expires = DateTime::from_timestamp(base + clock + ttl, 0).unwrap();
+                let live_in_model = model.get(&id).is_some_and(|&e| e > base + clock);
+                if seen.remember(&id, now, expires) {
+                    model.insert(id, base + clock + ttl);
+                } else {
+                    prop_assert!(live_in_model, "{} taken for a repeat", id);
+                }
+                prop_assert!(seen.len() <= seen.capacity());
             }
             prop_assert!(seen.within_load());
         }
