@@ -91,8 +91,9 @@ impl Recent {
 struct Envelope<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow)]
-    event_id: Option<Cow<'a, str>>,
+    /// A `Cow` field of its own (not in an `Option`), so that serde borrows it.
+    #[serde(borrow, default)]
+    event_id: Cow<'a, str>,
     #[serde(borrow)]
     event: Option<Event<'a>>,
 }
@@ -170,8 +171,8 @@ async fn handle(
         return Ok(reply(StatusCode::BAD_REQUEST));
     };
     if envelope.kind == "event_callback"
-        && let Some(id) = &envelope.event_id
-        && shared.recent.first_time(id)
+        && !envelope.event_id.is_empty()
+        && shared.recent.first_time(&envelope.event_id)
         && let Some(event) = &envelope.event
         && event.kind == "app_mention"
         && let Some(caps) = shared.command.captures(&event.text)

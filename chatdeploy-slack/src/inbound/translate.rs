@@ -35,14 +35,36 @@ pub enum EventsApiRequest {
     Event(Option<ChatEvent>),
 }
 
+/// A JSON string, borrowed from the payload unless it has escapes. Serde
+/// borrows a `Cow<str>` only when it is the field's type itself: inside an
+/// `Option` it would allocate every string (and the event's fields would then
+/// be copied once more).
+#[derive(Deserialize, Default)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Text<'_> {
+    fn into_owned(self) -> String {
+        self.0.into_owned()
+    }
+}
+
 #[derive(Deserialize)]
 struct EventsBody<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
-    challenge: Option<Cow<'a, str>>,
+    challenge: Option<Text<'a>>,
     #[serde(borrow, default)]
-    event_id: Option<Cow<'a, str>>,
+    event_id: Option<Text<'a>>,
     #[serde(borrow, default)]
     event: Option<InnerEvent<'a>>,
 }
@@ -52,21 +74,21 @@ struct InnerEvent<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
-    user: Option<Cow<'a, str>>,
+    user: Option<Text<'a>>,
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(borrow, default)]
-    ts: Option<Cow<'a, str>>,
+    ts: Option<Text<'a>>,
     #[serde(borrow, default)]
-    thread_ts: Option<Cow<'a, str>>,
+    thread_ts: Option<Text<'a>>,
     #[serde(borrow, default)]
-    channel: Option<Cow<'a, str>>,
+    channel: Option<Text<'a>>,
     #[serde(borrow, default)]
-    channel_type: Option<Cow<'a, str>>,
+    channel_type: Option<Text<'a>>,
     #[serde(borrow, default)]
-    subtype: Option<Cow<'a, str>>,
+    subtype: Option<Text<'a>>,
     #[serde(borrow, default)]
-    bot_id: Option<Cow<'a, str>>,
+    bot_id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -82,7 +104,7 @@ struct BlockActions<'a> {
     #[serde(borrow, default)]
     message: Option<ActionMessage<'a>>,
     #[serde(borrow, default)]
-    trigger_id: Option<Cow<'a, str>>,
+    trigger_id: Option<Text<'a>>,
     #[serde(borrow, default)]
     actions: Vec<Action<'a>>,
 }
@@ -96,40 +118,40 @@ struct IdOnly<'a> {
 #[derive(Deserialize)]
 struct Container<'a> {
     #[serde(borrow, default)]
-    message_ts: Option<Cow<'a, str>>,
+    message_ts: Option<Text<'a>>,
     #[serde(borrow, default)]
-    channel_id: Option<Cow<'a, str>>,
+    channel_id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct ActionMessage<'a> {
     #[serde(borrow, default)]
-    ts: Option<Cow<'a, str>>,
+    ts: Option<Text<'a>>,
     #[serde(borrow, default)]
-    thread_ts: Option<Cow<'a, str>>,
+    thread_ts: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Action<'a> {
     #[serde(borrow, default)]
-    action_id: Option<Cow<'a, str>>,
+    action_id: Option<Text<'a>>,
     #[serde(borrow, default)]
-    value: Option<Cow<'a, str>>,
+    value: Option<Text<'a>>,
     #[serde(borrow, default)]
-    action_ts: Option<Cow<'a, str>>,
+    action_ts: Option<Text<'a>>,
 }
 
 /// A slash command's fields (form-encoded over HTTP, JSON in Socket Mode).
 #[derive(Deserialize, Default)]
 struct SlashCommand<'a> {
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(borrow, default)]
-    user_id: Option<Cow<'a, str>>,
+    user_id: Option<Text<'a>>,
     #[serde(borrow, default)]
-    channel_id: Option<Cow<'a, str>>,
+    channel_id: Option<Text<'a>>,
     #[serde(borrow, default)]
-    trigger_id: Option<Cow<'a, str>>,
+    trigger_id: Option<Text<'a>>,
 }
 
 /// Translates Slack payloads into [`ChatEvent`]s for one bot.
@@ -222,10 +244,10 @@ impl Translator {
         let mut cmd = SlashCommand::default();
         for (key, value) in form_urlencoded::parse(body) {
             match &*key {
-                "text" => cmd.text = Some(value),
-                "user_id" => cmd.user_id = Some(value),
-                "channel_id" => cmd.channel_id = Some(value),
-                "trigger_id" => cmd.trigger_id = Some(value),
+                "text" => cmd.text = Some(Text(value)),
+                "user_id" => cmd.user_id = Some(Text(value)),
+                "channel_id" => cmd.channel_id = Some(Text(value)),
+                "trigger_id" => cmd.trigger_id = Some(Text(value)),
                 _ => {}
             }
         }
@@ -299,4 +321,22 @@ fn slash_command(cmd: SlashCommand<'_>) -> Result<ChatEvent, MalformedPayload> {
         channel.into_owned(),
         text.into_owned(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_strings_are_borrowed_unless_escaped() {
+        let body: EventsBody<'_> = serde_json::from_str(
+            r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention","text":"a\nb","user":"U1"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(body.event_id, Some(Text(Cow::Borrowed("Ev1")))));
+        let event = body.event.unwrap();
+        assert!(matches!(event.user, Some(Text(Cow::Borrowed("U1")))));
+        assert_eq!(event.text.as_deref(), Some("a\nb"));
+        assert!(matches!(event.text, Some(Text(Cow::Owned(_)))), "unescaped");
+    }
 }
