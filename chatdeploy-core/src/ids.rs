@@ -1,23 +1,25 @@
 //! Identifiers shared by every module: who, where, which release.
 //!
 //! They are plain strings on the wire; the newtypes keep a user ID from being
-//! passed where a channel ID is expected.
+//! passed where a channel ID is expected. Inside, an ID is shared rather than
+//! copied (`Arc<str>`): one event's IDs are cloned into its audit record, its
+//! reply's conversation and more, on every event.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Wraps a raw identifier.
-            pub fn new(id: impl Into<String>) -> Self {
-                Self(id.into())
+            pub fn new(id: impl AsRef<str>) -> Self {
+                Self(Arc::from(id.as_ref()))
             }
 
             /// The raw identifier.
@@ -34,13 +36,31 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(id: &str) -> Self {
-                Self(id.to_owned())
+                Self(Arc::from(id))
             }
         }
 
         impl From<String> for $name {
             fn from(id: String) -> Self {
-                Self(id)
+                Self(Arc::from(id))
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(id: &String) -> Self {
+                Self(Arc::from(id.as_str()))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(SharedStr).map(Self)
             }
         }
 
@@ -50,6 +70,21 @@ macro_rules! string_id {
             }
         }
     };
+}
+
+/// Reads a string straight into an `Arc<str>` (one copy, from the input).
+struct SharedStr;
+
+impl serde::de::Visitor<'_> for SharedStr {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an identifier string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Arc<str>, E> {
+        Ok(Arc::from(id))
+    }
 }
 
 string_id!(
@@ -143,5 +178,18 @@ mod tests {
         assert_eq!(Principal::from_config_id("C0PROD"), None);
         assert_eq!(Principal::from_config_id("U"), None);
         assert_eq!(Principal::from_config_id(""), None);
+    }
+
+    #[test]
+    fn ids_are_plain_strings_on_the_wire() {
+        let id = UserId::new("U012AB3CD");
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""U012AB3CD""#);
+        let back: UserId = serde_json::from_str(r#""U012AB3CD""#).unwrap();
+        assert_eq!(back, id);
+        let escaped: ChannelId = serde_json::from_str(r#""C\u0030X""#).unwrap();
+        assert_eq!(escaped.as_str(), "C0X");
+        let owned: MessageId = serde_json::from_value(serde_json::json!("1.2")).unwrap();
+        assert_eq!(owned.as_str(), "1.2");
+        assert!(serde_json::from_str::<EventId>("42").is_err());
     }
 }
