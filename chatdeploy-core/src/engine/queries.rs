@@ -18,10 +18,7 @@ use super::router::{self, Request, STATE_UNAVAILABLE, refuse};
 const DEFAULT_HISTORY: usize = 5;
 
 pub(crate) async fn answer(shared: &Shared, request: &Request<'_>, command: &Command) -> Handled {
-    // Boxed so that the answer's rendering and the posting below are not
-    // laid out side by side in one future: every per-event allocation then
-    // stays under 1 KiB, where allocators serve it from a per-thread cache.
-    let message = match Box::pin(compose(shared, request, command)).await {
+    let message = match compose(shared, request, command).await {
         Ok(message) => message,
         Err(handled) => return handled,
     };
