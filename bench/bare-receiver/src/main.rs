@@ -136,7 +136,9 @@ async fn serve(listen: SocketAddr, shared: Arc<Shared>) -> Result<(), Box<dyn Er
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(Arc::clone(&shared), req));
             // A peer closing its connection is not the receiver's error.
+            // One flattened write per small answer (as chatdeploy's listener).
             let _ = http1::Builder::new()
+                .writev(false)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
