@@ -23,6 +23,18 @@ pub(super) fn normalize(text: &str) -> Cow<'_, str> {
     if !needs_work(text) {
         return Cow::Borrowed(text);
     }
+    // The usual shape, `<@BOT> command`: the mention is dropped and the rest
+    // may need nothing, so it can be borrowed too.
+    if let Some(rest) = after_leading_mention(text)
+        && !needs_work(rest)
+    {
+        return Cow::Borrowed(rest);
+    }
+    Cow::Owned(rewrite(text))
+}
+
+/// [`normalize`]'s general case: the text rebuilt piece by piece.
+fn rewrite(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('<') {
@@ -41,7 +53,16 @@ pub(super) fn normalize(text: &str) -> Cow<'_, str> {
         }
     }
     push_plain(&mut out, rest);
-    Cow::Owned(out)
+    out
+}
+
+/// The text after a leading `<@…>` mention, when it starts with one.
+fn after_leading_mention(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix("<@")?;
+    match inner.find(['<', '>']) {
+        Some(close) if inner.as_bytes()[close] == b'>' => Some(&inner[close + 1..]),
+        _ => None,
+    }
 }
 
 /// Whether [`normalize`] may have anything to change.
@@ -135,6 +156,27 @@ mod tests {
         ));
         assert!(matches!(normalize("deploy café r-1"), Cow::Borrowed(_)));
         assert!(matches!(normalize("lock app &amp; more"), Cow::Owned(_)));
+    }
+
+    #[test]
+    fn a_command_after_a_mention_is_borrowed() {
+        assert!(matches!(
+            normalize("<@U0BOT> status"),
+            Cow::Borrowed(" status")
+        ));
+        assert!(matches!(
+            normalize("<@U0BOT|bot> status"),
+            Cow::Borrowed(" status")
+        ));
+        assert!(matches!(normalize("<@U0BOT> `status`"), Cow::Owned(_)));
+    }
+
+    proptest::proptest! {
+        /// The borrowing shortcuts answer exactly what the rewrite would.
+        #[test]
+        fn shortcuts_agree_with_the_rewrite(text in "(<@[U0a|<>]{0,4}>?)?[<>@|U0 a&;`#!tlgmp\u{200B}\u{2019}]{0,20}") {
+            proptest::prop_assert_eq!(normalize(&text), rewrite(&text));
+        }
     }
 
     #[test]
