@@ -148,7 +148,8 @@ async fn in_flight_and_locks(
 
 async fn status_all(shared: &Shared) -> Result<Message, ()> {
     let (in_flight, locks) = in_flight_and_locks(shared).await?;
-    let mut lines = String::new();
+    // About one line of 64 bytes per service, so that it is not regrown per line.
+    let mut lines = String::with_capacity(64 * shared.catalog.services().count());
     let mut count = 0;
     for service in shared.catalog.services() {
         if count > 0 {

@@ -25,11 +25,13 @@ struct Inner {
 /// A [`StateStore`] in process memory. Everything is lost when the process
 /// ends; use a durable store for production.
 ///
-/// It remembers a bounded number of event IDs (65,536 by default; see
+/// It remembers a bounded number of event IDs (16,384 at most by default,
+/// always the newest 8,000 or so; see
 /// [`with_event_capacity`](Self::with_event_capacity)), so its memory does
 /// not grow with the event rate. Slack delivers at most 30,000 events an
-/// hour per workspace, so the default holds every event of a ten-minute
-/// dedupe window for several workspaces at Slack's maximum rate.
+/// hour per workspace, 5,000 in a ten-minute dedupe window, so the default
+/// covers a workspace at Slack's maximum rate; raise it for an app that
+/// receives events from several busy workspaces.
 #[derive(Debug, Default)]
 pub struct InMemoryStateStore {
     inner: Mutex<Inner>,
