@@ -32,6 +32,9 @@ mod router;
 mod stages;
 mod supervisor;
 
+#[cfg(test)]
+mod footprint;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -271,10 +274,11 @@ impl Shared {
         }
     }
 
-    /// Waits for a turn to call the backend.
-    async fn backend_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        // The semaphore is never closed, so `ok()` is always `Some`.
-        self.backend_permits.acquire().await.ok()
+    /// Runs one backend call once a turn is free (see `backend_permits`).
+    async fn backend_call<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        // The semaphore is never closed, so the permit is always granted.
+        let _turn = self.backend_permits.acquire().await;
+        call.await
     }
 
     /// Posts `message` into `to`; failures are logged.
@@ -284,5 +288,3 @@ impl Shared {
         }
     }
 }
-#[cfg(test)]
-mod footprint;

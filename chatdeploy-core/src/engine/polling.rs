@@ -19,10 +19,11 @@ impl Supervisor {
                 .map_or_else(|next| next, |_| Next::Continue);
         };
         if record.cancelled_by.is_some() && !self.cancel_sent {
-            let turn = self.shared.backend_turn().await;
-            let cancelled = self.shared.backend.cancel(&execution).await;
-            drop(turn);
-            match cancelled {
+            match self
+                .shared
+                .backend_call(self.shared.backend.cancel(&execution))
+                .await
+            {
                 // Already finished or stopping: nothing left to stop.
                 Ok(()) | Err(BackendError::InvalidState { .. } | BackendError::NotFound { .. }) => {
                     self.cancel_sent = true;
@@ -36,10 +37,8 @@ impl Supervisor {
                 }
             }
         }
-        let turn = self.shared.backend_turn().await;
-        let polled = self.shared.backend.snapshot(&execution).await;
-        drop(turn);
-        let snapshot = match polled {
+        let polled = self.shared.backend.snapshot(&execution);
+        let snapshot = match self.shared.backend_call(polled).await {
             Ok(snapshot) => snapshot,
             Err(BackendError::NotFound { .. }) => {
                 record.stage = Stage::Failed;
@@ -152,14 +151,8 @@ impl Supervisor {
                     .unwrap_or_default()
             ),
         };
-        let turn = self.shared.backend_turn().await;
-        let signalled = self
-            .shared
-            .backend
-            .signal(&execution, decision, &comment)
-            .await;
-        drop(turn);
-        match signalled {
+        let signal = self.shared.backend.signal(&execution, decision, &comment);
+        match self.shared.backend_call(signal).await {
             // InvalidState: the step no longer waits, so a signal already
             // got through (e.g. before a restart): never send a second one.
             Ok(()) | Err(BackendError::InvalidState { .. }) => {}

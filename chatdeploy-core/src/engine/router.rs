@@ -10,7 +10,7 @@ use crate::backend::Signal;
 use crate::catalog::Service;
 use crate::chat::{ButtonAction, Message, Tone};
 use crate::command::{Command, parse};
-use crate::ids::{DeploymentId, Principal};
+use crate::ids::{DeploymentId, EventId, Principal};
 use crate::policy::is_member;
 use crate::state::StateError;
 
@@ -27,16 +27,23 @@ pub(crate) struct Request<'a> {
     pub(crate) at: DateTime<Utc>,
 }
 
+/// The ID of the audit record of `action` caused by the inbound event
+/// `source`: the same on every replay, so sinks drop the repeat.
+pub(crate) fn request_audit_id(source: &EventId, action: AuditAction) -> String {
+    let (source, action) = (source.as_str(), action.as_str());
+    let mut id = String::with_capacity(source.len() + 1 + action.len());
+    id.push_str(source);
+    id.push(':');
+    id.push_str(action);
+    id
+}
+
 impl Request<'_> {
     /// An audit record caused by this request: deterministic ID from the
     /// source event, actor, command, channel and thread filled in.
     pub(crate) fn audit(&self, action: AuditAction) -> AuditEvent {
         let event = self.event;
-        let (source, action_name) = (event.id.as_str(), action.as_str());
-        let mut id = String::with_capacity(source.len() + 1 + action_name.len());
-        id.push_str(source);
-        id.push(':');
-        id.push_str(action_name);
+        let id = request_audit_id(&event.id, action);
         let mut record = AuditEvent::identified_at(id, self.at, action, Some(event.user.clone()));
         record.command = self.command.clone();
         record.channel = Some(event.channel.clone());
@@ -317,27 +324,24 @@ pub(crate) async fn authorised_service<'s>(
     role: Role,
 ) -> Result<&'s Service, Handled> {
     let service = service(shared, request, name).await?;
-    let (allowed, sentence) = match role {
-        Role::Deployer => (
-            is_deployer(shared, request, service).await,
-            format!(
-                "You are not a deployer of {}; ask the platform team to add you to `deployers`.",
-                service.name()
-            ),
-        ),
-        Role::DeployerOrApprover(doing) => (
-            is_deployer_or_approver(shared, request, service).await,
-            format!(
-                "Only deployers and approvers of {} can {doing} it.",
-                service.name()
-            ),
-        ),
+    let allowed = match role {
+        Role::Deployer => is_deployer(shared, request, service).await,
+        Role::DeployerOrApprover(_) => is_deployer_or_approver(shared, request, service).await,
     };
     if allowed {
-        Ok(service)
-    } else {
-        Err(refuse(shared, request, sentence, Some(service.name())).await)
+        return Ok(service);
     }
+    let sentence = match role {
+        Role::Deployer => format!(
+            "You are not a deployer of {}; ask the platform team to add you to `deployers`.",
+            service.name()
+        ),
+        Role::DeployerOrApprover(doing) => format!(
+            "Only deployers and approvers of {} can {doing} it.",
+            service.name()
+        ),
+    };
+    Err(refuse(shared, request, sentence, Some(service.name())).await)
 }
 
 /// Whether the person may deploy `service`: its deployers, or anyone (in a

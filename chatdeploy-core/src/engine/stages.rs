@@ -7,6 +7,7 @@ use crate::catalog::ApprovalMode;
 use crate::state::{ApprovalState, DeploymentRecord, Rejection, Stage};
 
 use super::render::{self, BEFORE_START};
+use super::router::request_audit_id;
 use super::supervisor::{Activity, Next, Supervisor};
 
 impl Supervisor {
@@ -15,11 +16,7 @@ impl Supervisor {
         // written. The command handler wrote it already (same ID, so this
         // writes nothing) unless the process died in between.
         let mut requested = self.audit_record(AuditAction::Requested, &record, "requested");
-        requested.id = format!(
-            "{}:{}",
-            record.source_event,
-            AuditAction::Requested.as_str()
-        );
+        requested.id = request_audit_id(&record.source_event, AuditAction::Requested);
         requested.actor = Some(record.requester.clone());
         if self.shared.audit(&requested).await.is_err() {
             return Next::Sleep(self.retry_delay(), Activity::Busy);
@@ -150,10 +147,11 @@ impl Supervisor {
             parameters: service.render_parameters(&Self::template(&record)),
             idempotency_token: record.idempotency_token,
         };
-        let turn = self.shared.backend_turn().await;
-        let started = self.shared.backend.start(&request).await;
-        drop(turn);
-        match started {
+        match self
+            .shared
+            .backend_call(self.shared.backend.start(&request))
+            .await
+        {
             Ok(execution) => {
                 self.retries = 0;
                 record.execution = Some(execution);
