@@ -269,6 +269,29 @@ impl Bed {
         }
     }
 
+    /// Waits until the bot has stored the approval request's message: the
+    /// release is then waiting for people. (The request is posted, audited,
+    /// then stored; a crash before the store posts it again on restart, as
+    /// a post to Slack and a write to the state file cannot be one step.)
+    async fn wait_until_waiting_for_approval(&self) {
+        let start = Instant::now();
+        let state = SqliteStateStore::open(self.dir.path().join("chatdeploy.db")).unwrap();
+        loop {
+            let in_flight = state.in_flight().await.unwrap();
+            if in_flight
+                .iter()
+                .any(|r| r.approval.as_ref().is_some_and(|w| w.message.is_some()))
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < LIMIT,
+                "timed out waiting for the stored approval request: {in_flight:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Checks the one release completed exactly once.
     async fn assert_completed_once(&self) {
         let executions = self.executions().await;
@@ -378,6 +401,7 @@ async fn killed_while_waiting_for_approval() {
     let (bot, addr) = bed.bot();
     bed.deploy(&addr).await;
     bed.wait_for(AuditAction::ApprovalRequested).await;
+    bed.wait_until_waiting_for_approval().await;
     kill9(bot);
 
     let (bot, addr) = bed.bot();
