@@ -1,28 +1,44 @@
 //! [`SsmBackend`]: the [`DeployBackend`] on AWS Systems Manager Automation.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{SignalType, StopType, Tag};
+use aws_sdk_ssm::types::{SignalType, StepExecution, StopType, Tag};
 use chatdeploy_core::ExecutionId;
 use chatdeploy_core::backend::{
-    BackendError, DeployBackend, DocumentDescription, DocumentParameter, ExecutionSnapshot, Signal,
-    StartRequest,
+    ApprovalGate, BackendError, DeployBackend, DocumentDescription, DocumentParameter,
+    ExecutionSnapshot, Signal, StartRequest,
 };
 
 use crate::errors::{self, Operation, Subject};
+use crate::gate::ParsedDocument;
 use crate::mapping;
+
+/// How long the caller's identity is trusted before it is asked again
+/// (credentials rotate; the role behind them rarely changes).
+const IDENTITY_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// What the backend remembers between calls: who it is, and the documents
+/// it has read, per version (a version's content never changes).
+#[derive(Debug, Default)]
+struct Memo {
+    identity: Option<(String, Instant)>,
+    documents: HashMap<(String, String), Arc<ParsedDocument>>,
+}
 
 /// Why an [`SsmBackend`] could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildSsmBackendError {
     /// No client was given.
-    #[error("no SSM client was given; call with_client")]
+    #[error("no SSM client was given; call SsmBackend::builder().with_client(…)")]
     MissingClient,
     /// Neither the builder nor the client's configuration names a region.
-    #[error("no AWS region is configured; set AWS_REGION or call with_region")]
+    #[error("no AWS region is configured; set AWS_REGION (or region in the AWS profile)")]
     MissingRegion,
     /// A tag value SSM would refuse.
     #[error("invalid tag: {0}")]
@@ -44,10 +60,13 @@ pub enum BuildSsmBackendError {
 #[derive(Clone)]
 pub struct SsmBackend {
     client: Client,
+    /// Asks who the bot is (approval gates, telling its decisions apart).
+    sts: Option<aws_sdk_sts::Client>,
     region: String,
     /// The provider the default chain found (only with `from_env`), kept
     /// for [`SsmBackend::check_credentials`].
     credentials: Option<aws_sdk_ssm::config::SharedCredentialsProvider>,
+    memo: Arc<Mutex<Memo>>,
 }
 
 impl fmt::Debug for SsmBackend {
@@ -80,6 +99,7 @@ impl fmt::Debug for SsmBackend {
 #[must_use]
 pub struct SsmBackendBuilder {
     client: Option<Client>,
+    sts: Option<aws_sdk_sts::Client>,
     region: Option<String>,
 }
 
@@ -87,6 +107,15 @@ impl SsmBackendBuilder {
     /// The SDK client to call SSM with.
     pub fn with_client(mut self, client: Client) -> Self {
         self.client = Some(client);
+        self
+    }
+
+    /// The STS client that tells who the bot is. Without one, approval
+    /// gates cannot be verified (services with `approval = "document"`
+    /// are then refused) and the bot's own decisions cannot be told from
+    /// others'.
+    pub fn with_sts_client(mut self, sts: aws_sdk_sts::Client) -> Self {
+        self.sts = Some(sts);
         self
     }
 
@@ -110,8 +139,10 @@ impl SsmBackendBuilder {
             .ok_or(BuildSsmBackendError::MissingRegion)?;
         Ok(SsmBackend {
             client,
+            sts: self.sts,
             region,
             credentials: None,
+            memo: Arc::default(),
         })
     }
 }
@@ -123,11 +154,14 @@ impl SsmBackend {
     }
 
     /// A backend on a configured client; `region` is used for console links.
+    /// It has no STS client (see [`SsmBackendBuilder::with_sts_client`]).
     pub fn from_client(client: Client, region: impl Into<String>) -> Self {
         Self {
             client,
+            sts: None,
             region: region.into(),
             credentials: None,
+            memo: Arc::default(),
         }
     }
 
@@ -140,9 +174,13 @@ impl SsmBackend {
     pub async fn from_env() -> Result<Self, BuildSsmBackendError> {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(crate::https_client())
+            .timeout_config(crate::http::default_timeouts())
             .load()
             .await;
-        let mut backend = Self::builder().with_client(Client::new(&config)).build()?;
+        let mut backend = Self::builder()
+            .with_client(Client::new(&config))
+            .with_sts_client(aws_sdk_sts::Client::new(&config))
+            .build()?;
         backend.credentials = config.credentials_provider();
         Ok(backend)
     }
@@ -182,6 +220,131 @@ impl SsmBackend {
     /// The SDK client.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    fn memo(&self) -> MutexGuard<'_, Memo> {
+        self.memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Who the bot is, as AWS names it (`sts:GetCallerIdentity`, which
+    /// needs no permission), cached for a while.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError`] when STS cannot be asked (no STS client, no
+    /// credentials, unreachable).
+    pub async fn identity(&self) -> Result<String, BackendError> {
+        if let Some((arn, at)) = &self.memo().identity
+            && at.elapsed() < IDENTITY_TTL
+        {
+            return Ok(arn.clone());
+        }
+        let subject = Subject {
+            operation: Operation::GetCallerIdentity,
+            what: "the caller's identity".to_owned(),
+            token: None,
+        };
+        let Some(sts) = &self.sts else {
+            return Err(BackendError::Other {
+                operation: subject.operation.name().to_owned(),
+                message: "this backend has no STS client, so it cannot tell who the bot is"
+                    .to_owned(),
+            });
+        };
+        let output = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        let arn = output.arn().ok_or_else(|| BackendError::Other {
+            operation: subject.operation.name().to_owned(),
+            message: "the response has no Arn".to_owned(),
+        })?;
+        self.memo().identity = Some((arn.to_owned(), Instant::now()));
+        Ok(arn.to_owned())
+    }
+
+    /// The identity if it is known or can be asked now; `None` otherwise
+    /// (decisions are then not attributed to the bot).
+    async fn identity_if_known(&self) -> Option<String> {
+        match self.identity().await {
+            Ok(arn) => Some(arn),
+            Err(error) => {
+                tracing::debug!(%error, "the caller's identity is unknown");
+                None
+            }
+        }
+    }
+
+    /// Every step execution of `execution`, page by page, for executions
+    /// whose step list `GetAutomationExecution` truncated.
+    async fn all_steps(&self, execution: &ExecutionId) -> Result<Vec<StepExecution>, BackendError> {
+        let subject = execution_subject(Operation::DescribeAutomationStepExecutions, execution);
+        let mut steps = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_automation_step_executions()
+                .automation_execution_id(execution.as_str())
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| errors::from_sdk(&subject, e))?;
+            steps.extend(page.step_executions().iter().cloned());
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(steps),
+            }
+        }
+    }
+
+    /// A document's content for `version` (its default version when
+    /// `None`), parsed, cached per version.
+    async fn parsed_document(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(String, Arc<ParsedDocument>), BackendError> {
+        let version = match version {
+            Some(version) => version.to_owned(),
+            None => self
+                .describe(name)
+                .await?
+                .version
+                .unwrap_or_else(|| "$DEFAULT".to_owned()),
+        };
+        let key = (name.to_owned(), version.clone());
+        if let Some(parsed) = self.memo().documents.get(&key) {
+            return Ok((version, Arc::clone(parsed)));
+        }
+        let subject = Subject {
+            operation: Operation::GetDocument,
+            what: format!("document {name} version {version}"),
+            token: None,
+        };
+        let output = self
+            .client
+            .get_document()
+            .name(name)
+            .document_version(&version)
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        let content = output.content().unwrap_or_default();
+        let parsed = ParsedDocument::parse(content).map_err(|message| BackendError::Other {
+            operation: subject.operation.name().to_owned(),
+            message: format!("document {name} version {version}: {message}"),
+        })?;
+        let parsed = Arc::new(parsed);
+        let version = output.document_version().unwrap_or(&version).to_owned();
+        self.memo()
+            .documents
+            .insert((name.to_owned(), version.clone()), Arc::clone(&parsed));
+        Ok((version, parsed))
     }
 }
 
@@ -248,12 +411,18 @@ impl DeployBackend for SsmBackend {
             .send()
             .await
             .map_err(|e| errors::from_sdk(&subject, e))?;
-        output
-            .automation_execution()
-            .map(mapping::snapshot)
-            .ok_or_else(|| BackendError::NotFound {
-                what: subject.what.clone(),
-            })
+        let Some(found) = output.automation_execution() else {
+            return Err(BackendError::NotFound { what: subject.what });
+        };
+        // A long step list is cut short; read the rest, so that no step
+        // (an approval step among them) goes unseen.
+        let steps = if found.step_executions_truncated() {
+            Some(self.all_steps(execution).await?)
+        } else {
+            None
+        };
+        let bot = self.identity_if_known().await;
+        Ok(mapping::snapshot(found, steps.as_deref(), bot.as_deref()))
     }
 
     async fn signal(
@@ -323,6 +492,14 @@ impl DeployBackend for SsmBackend {
                 })
                 .collect(),
         })
+    }
+
+    async fn approval_gate(&self, request: &StartRequest) -> Result<ApprovalGate, BackendError> {
+        let identity = self.identity().await?;
+        let (version, document) = self
+            .parsed_document(&request.document, request.document_version.as_deref())
+            .await?;
+        Ok(document.gate(&request.parameters, &identity, Some(version)))
     }
 
     fn execution_url(&self, execution: &ExecutionId) -> Option<String> {

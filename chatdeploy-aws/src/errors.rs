@@ -20,6 +20,12 @@ pub enum Operation {
     StopAutomationExecution,
     /// `DescribeDocument`.
     DescribeDocument,
+    /// `GetDocument`.
+    GetDocument,
+    /// `DescribeAutomationStepExecutions`.
+    DescribeAutomationStepExecutions,
+    /// STS `GetCallerIdentity` (needs no permission).
+    GetCallerIdentity,
 }
 
 impl Operation {
@@ -31,12 +37,18 @@ impl Operation {
             Self::SendAutomationSignal => "SendAutomationSignal",
             Self::StopAutomationExecution => "StopAutomationExecution",
             Self::DescribeDocument => "DescribeDocument",
+            Self::GetDocument => "GetDocument",
+            Self::DescribeAutomationStepExecutions => "DescribeAutomationStepExecutions",
+            Self::GetCallerIdentity => "GetCallerIdentity",
         }
     }
 
     /// The IAM action a caller needs for it, e.g. `ssm:StartAutomationExecution`.
     pub fn iam_action(self) -> String {
-        format!("ssm:{}", self.name())
+        match self {
+            Self::GetCallerIdentity => "sts:GetCallerIdentity".to_owned(),
+            other => format!("ssm:{}", other.name()),
+        }
     }
 }
 
@@ -71,6 +83,11 @@ where
                 source: Box::new(inner),
             })
         }
+        // No credentials to sign with: say so, never "unavailable".
+        other if credentials_failure(&other).is_some() => BackendError::Credentials {
+            message: credentials_failure(&other).unwrap_or_default(),
+            operation: op,
+        },
         // Timeouts, connection failures and unparseable responses: nothing
         // the caller did wrong, and worth trying again later.
         other @ (SdkError::TimeoutError(_)
@@ -85,6 +102,28 @@ where
             message: other.to_string(),
         },
     }
+}
+
+/// The credential provider's complaint, when the call failed because no
+/// credentials could be loaded (the SDK reports it as a dispatch failure).
+fn credentials_failure(error: &(dyn StdError + 'static)) -> Option<String> {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(credentials) =
+            cause.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            let mut text = credentials.to_string();
+            let mut inner = credentials.source();
+            while let Some(next) = inner {
+                text.push_str(": ");
+                text.push_str(&next.to_string());
+                inner = next.source();
+            }
+            return Some(text);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// Maps a service error by its code; `None` means "unavailable" (a 5xx),
@@ -121,18 +160,24 @@ pub(crate) fn classify(
         "IdempotentParameterMismatch" => BackendError::IdempotencyMismatch {
             token: subject.token.unwrap_or_default().to_owned(),
         },
-        // The execution no longer waits (someone decided elsewhere) or has
-        // already ended: the engine reads this as "already decided".
-        "InvalidAutomationSignalException"
-        | "InvalidAutomationStatusUpdateException"
-        | "AutomationStepNotFoundException" => BackendError::InvalidState { operation, message },
-        // Bad or expired credentials are as fatal as a missing permission,
-        // and the fix is in the same place: the bot's IAM setup.
-        "AccessDeniedException"
-        | "AccessDenied"
-        | "UnrecognizedClientException"
+        // SSM answers both "the caller is not an approver of the step" and
+        // "the step no longer waits" with these: a refusal, which the
+        // engine tells apart by reading the execution again.
+        "InvalidAutomationSignalException" | "AutomationStepNotFoundException" => {
+            BackendError::SignalRefused { message }
+        }
+        // A stop of an execution that has already ended.
+        "InvalidAutomationStatusUpdateException" => {
+            BackendError::InvalidState { operation, message }
+        }
+        // Bad or expired credentials: renewed elsewhere than the policy.
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
         | "InvalidSignatureException"
-        | "ExpiredTokenException" => BackendError::AccessDenied {
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException" => BackendError::Credentials { operation, message },
+        "AccessDeniedException" | "AccessDenied" => BackendError::AccessDenied {
             action: subject.operation.iam_action(),
             message,
         },
@@ -198,7 +243,11 @@ mod tests {
         ));
         assert!(matches!(
             map("InvalidAutomationSignalException", 400),
-            Some(BackendError::InvalidState { .. })
+            Some(BackendError::SignalRefused { message }) if message == "boom"
+        ));
+        assert!(matches!(
+            map("ExpiredTokenException", 400),
+            Some(BackendError::Credentials { .. })
         ));
         assert!(matches!(
             map("InvalidAutomationStatusUpdateException", 400),

@@ -7,8 +7,10 @@
 //! - `emulator` (feature `emulator`): `SsmEmulator`, an in-process SSM
 //!   Automation emulator speaking awsJson 1.1 on loopback, for tests.
 
+mod arn;
 mod backend;
 mod errors;
+mod gate;
 mod http;
 mod mapping;
 
@@ -19,4 +21,4 @@ pub use backend::{BuildSsmBackendError, SsmBackend, SsmBackendBuilder};
 #[cfg(feature = "emulator")]
 pub use emulator::SsmEmulator;
 pub use errors::Operation;
-pub use http::https_client;
+pub use http::{default_timeouts, https_client};

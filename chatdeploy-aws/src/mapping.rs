@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_ssm::types::{AutomationExecution, AutomationExecutionStatus as Ssm, StepExecution};
 use chatdeploy_core::backend::{
     ApprovalDecisionRecord, ApprovalWait, ExecutionSnapshot, ExecutionStatus, Signal, StepSnapshot,
-    StepStatus,
+    StepStatus, WaitOutcome,
 };
+
+use crate::arn::approver_matches;
 use chrono::{DateTime, Utc};
 
 /// The action of SSM's approval step.
@@ -97,9 +99,11 @@ fn input(step: &StepExecution, key: &str) -> Option<String> {
 
 /// The decisions an `aws:approve` step records in its `ApproverDecisions`
 /// output: each value is a JSON object (or an array of them) with
-/// `Approver`, `Decision`, `ApprovalDecisionTime` and `Comment`.
+/// `Approver`, `Decision`, `ApprovalDecisionTime` and `Comment`. A decision
+/// whose approver is `bot` (the caller's identity, when known) is the bot's.
 pub(crate) fn decisions(
     outputs: Option<&HashMap<String, Vec<String>>>,
+    bot: Option<&str>,
 ) -> Vec<ApprovalDecisionRecord> {
     let Some(values) = outputs.and_then(|o| o.get("ApproverDecisions")) else {
         return Vec::new();
@@ -112,7 +116,14 @@ pub(crate) fn decisions(
             _ => tracing::debug!(value, "unreadable ApproverDecisions entry"),
         }
     }
-    objects.iter().filter_map(decision).collect()
+    let mut decisions: Vec<ApprovalDecisionRecord> = objects.iter().filter_map(decision).collect();
+    if let Some(bot) = bot {
+        for decision in &mut decisions {
+            decision.by_bot = approver_matches(&decision.approver, bot)
+                || approver_matches(bot, &decision.approver);
+        }
+    }
+    decisions
 }
 
 fn decision(object: &serde_json::Value) -> Option<ApprovalDecisionRecord> {
@@ -129,24 +140,79 @@ fn decision(object: &serde_json::Value) -> Option<ApprovalDecisionRecord> {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
         comment: text("Comment").map(str::to_owned),
+        by_bot: false,
     })
 }
 
-fn step(step: &StepExecution) -> StepSnapshot {
-    let action = step.action().unwrap_or_default().to_owned();
-    StepSnapshot {
-        name: step.step_name().unwrap_or_default().to_owned(),
-        status: step.step_status().map_or(StepStatus::Pending, step_status),
-        started_at: time(step.execution_start_time()),
-        ended_at: time(step.execution_end_time()),
-        failure_message: step.failure_message().map(str::to_owned),
-        decisions: if action == APPROVE_ACTION {
-            decisions(step.outputs())
-        } else {
-            Vec::new()
+/// How an `aws:approve` step's wait ended, from its status, its
+/// `ApprovalStatus` output and its decisions; `None` while it has not.
+fn outcome(
+    status: &StepStatus,
+    approval_status: Option<&str>,
+    decisions: &[ApprovalDecisionRecord],
+    failure: Option<&str>,
+) -> Option<WaitOutcome> {
+    let rejection = decisions.iter().rev().find(|d| d.decision == Signal::Reject);
+    match status {
+        StepStatus::Succeeded => Some(WaitOutcome::Approved {
+            decisions: decisions
+                .iter()
+                .filter(|d| d.decision == Signal::Approve)
+                .cloned()
+                .collect(),
+        }),
+        StepStatus::Failed => match rejection {
+            Some(decision) => Some(WaitOutcome::Rejected {
+                decision: decision.clone(),
+            }),
+            // Rejected, says the step, without naming who: keep it unnamed
+            // rather than guess.
+            None if approval_status == Some("Rejected") => Some(WaitOutcome::Rejected {
+                decision: ApprovalDecisionRecord {
+                    approver: "an approver AWS did not name".to_owned(),
+                    decision: Signal::Reject,
+                    at: None,
+                    comment: None,
+                    by_bot: false,
+                },
+            }),
+            None => Some(WaitOutcome::Failed {
+                message: failure.map(str::to_owned),
+            }),
         },
-        action,
+        StepStatus::TimedOut => Some(WaitOutcome::TimedOut),
+        StepStatus::Cancelled => Some(WaitOutcome::Cancelled),
+        _ => None,
     }
+}
+
+fn step(step: &StepExecution, bot: Option<&str>) -> StepSnapshot {
+    let action = step.action().unwrap_or_default().to_owned();
+    let status = step.step_status().map_or(StepStatus::Pending, step_status);
+    let mut snapshot = StepSnapshot::new(
+        step.step_name().unwrap_or_default(),
+        action.clone(),
+        status.clone(),
+    );
+    snapshot.started_at = time(step.execution_start_time());
+    snapshot.ended_at = time(step.execution_end_time());
+    snapshot.failure_message = step.failure_message().map(str::to_owned);
+    if action == APPROVE_ACTION {
+        snapshot.is_approval = true;
+        snapshot.decisions = decisions(step.outputs(), bot);
+        let approval_status = step
+            .outputs()
+            .and_then(|o| o.get("ApprovalStatus"))
+            .and_then(|v| v.first())
+            .map(String::as_str);
+        snapshot.outcome = outcome(
+            &status,
+            approval_status,
+            &snapshot.decisions,
+            step.failure_message(),
+        );
+    }
+    snapshot
 }
 
 /// The approval wait, when the execution waits on an `aws:approve` step
@@ -165,8 +231,15 @@ fn approval_wait(status: &ExecutionStatus, steps: &[StepExecution]) -> Option<Ap
     })
 }
 
-/// A GetAutomationExecution result in core terms.
-pub(crate) fn snapshot(execution: &AutomationExecution) -> ExecutionSnapshot {
+/// A GetAutomationExecution result in core terms; `steps` replaces the
+/// execution's own step list when it was truncated and read in full, and
+/// `bot` is the caller's identity (to tell the bot's decisions apart).
+pub(crate) fn snapshot(
+    execution: &AutomationExecution,
+    steps: Option<&[StepExecution]>,
+    bot: Option<&str>,
+) -> ExecutionSnapshot {
+    let step_executions = steps.unwrap_or(execution.step_executions());
     let status = execution
         .automation_execution_status()
         .map_or(ExecutionStatus::Pending, execution_status);
@@ -175,8 +248,8 @@ pub(crate) fn snapshot(execution: &AutomationExecution) -> ExecutionSnapshot {
         .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
     ExecutionSnapshot {
-        waiting_for_approval: approval_wait(&status, execution.step_executions()),
-        steps: execution.step_executions().iter().map(step).collect(),
+        waiting_for_approval: approval_wait(&status, step_executions),
+        steps: step_executions.iter().map(|s| step(s, bot)).collect(),
         failure_message: execution.failure_message().map(str::to_owned),
         outputs,
         started_at: time(execution.execution_start_time()),
@@ -244,7 +317,7 @@ mod tests {
             .automation_execution_status(Ssm::Waiting)
             .step_executions(approve_step(Ssm::Waiting, None))
             .build();
-        let snap = snapshot(&execution);
+        let snap = snapshot(&execution, None, None);
         assert_eq!(
             snap.waiting_for_approval,
             Some(ApprovalWait {
@@ -264,7 +337,7 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(snapshot(&paused).waiting_for_approval, None);
+        assert_eq!(snapshot(&paused, None, None).waiting_for_approval, None);
     }
 
     #[test]
@@ -282,6 +355,8 @@ mod tests {
                 .automation_execution_status(Ssm::Failed)
                 .step_executions(approve_step(Ssm::Failed, Some(outputs)))
                 .build(),
+            None,
+            Some("arn:aws:sts::1:assumed-role/chatdeploy/s"),
         );
         let decisions = &snap.steps[0].decisions;
         assert_eq!(decisions.len(), 1);
@@ -289,6 +364,43 @@ mod tests {
         assert_eq!(decisions[0].decision, Signal::Reject);
         assert_eq!(decisions[0].comment.as_deref(), Some("not now"));
         assert!(decisions[0].at.is_some());
+        assert!(!decisions[0].by_bot, "bob is not the bot");
         assert_eq!(snap.steps[0].status, StepStatus::Failed);
+        assert!(snap.steps[0].is_approval);
+        assert!(matches!(
+            &snap.steps[0].outcome,
+            Some(WaitOutcome::Rejected { decision }) if decision.approver == "arn:aws:iam::1:user/bob"
+        ));
+    }
+
+    #[test]
+    fn approval_outcomes_follow_the_step() {
+        let bot = "arn:aws:sts::1:assumed-role/chatdeploy/s";
+        let entry = r#"{"Approver":"arn:aws:iam::1:role/chatdeploy","Decision":"Approve","ApprovalDecisionTime":"2026-04-06T07:22:51.034463Z","Comment":"ok"}"#;
+        let outputs = HashMap::from([
+            ("ApprovalStatus".to_owned(), vec!["Approved".to_owned()]),
+            ("ApproverDecisions".to_owned(), vec![entry.to_owned()]),
+        ]);
+        let approved = step(&approve_step(Ssm::Success, Some(outputs)), Some(bot));
+        match &approved.outcome {
+            Some(WaitOutcome::Approved { decisions }) => {
+                assert_eq!(decisions.len(), 1);
+                assert!(decisions[0].by_bot, "the role's session is the bot");
+            }
+            other => panic!("{other:?}"),
+        }
+        for (status, expected) in [
+            (Ssm::Timedout, Some(WaitOutcome::TimedOut)),
+            (Ssm::Cancelled, Some(WaitOutcome::Cancelled)),
+            (Ssm::Waiting, None),
+            (Ssm::Pending, None),
+        ] {
+            assert_eq!(step(&approve_step(status.clone(), None), Some(bot)).outcome, expected, "{status:?}");
+        }
+        // Failed without a rejection: a failure, not a rejection.
+        assert!(matches!(
+            step(&approve_step(Ssm::Failed, None), Some(bot)).outcome,
+            Some(WaitOutcome::Failed { .. })
+        ));
     }
 }

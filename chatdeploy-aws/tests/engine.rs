@@ -69,6 +69,7 @@ async fn world() -> World {
             waiting: Duration::from_millis(100),
             throttle_base: fast,
             throttle_max: Duration::from_millis(200),
+            ..PollPolicy::default()
         })
         .build()
         .unwrap();

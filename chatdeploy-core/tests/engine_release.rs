@@ -108,6 +108,7 @@ async fn happy_path_with_approval() {
             AuditAction::ApprovalRequested,
             AuditAction::Approved,
             AuditAction::Signalled,
+            AuditAction::ApprovalRecorded,
             AuditAction::Succeeded,
         ]
     );
@@ -280,7 +281,7 @@ async fn decided_outside_chat_is_noticed_and_audited() {
     let ask = &h.thread(&id).await[1];
     assert!(
         ask.text
-            .contains("decided outside chat by arn:aws:iam::1:user/ops"),
+            .contains("approved by arn:aws:iam::1:user/ops in the AWS console"),
         "{}",
         ask.text
     );

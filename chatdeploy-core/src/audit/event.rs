@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Signal;
 use crate::ids::{ChannelId, DeploymentId, EventId, ExecutionId, MessageId, UserId};
 
 /// What happened.
@@ -30,8 +31,14 @@ pub enum AuditAction {
     Rejected,
     /// An approval decision was sent to the backend.
     Signalled,
+    /// The backend refused the bot's approval signal: it was not delivered.
+    SignalRefused,
+    /// The backend recorded the decision chat made (the bot's signal).
+    ApprovalRecorded,
     /// The backend's approval step was decided outside chat.
     DecidedOutsideChat,
+    /// The execution ended without the approval its service requires.
+    ApprovalBypassed,
     /// A cancellation was asked for.
     CancelRequested,
     /// The release was cancelled.
@@ -64,7 +71,10 @@ impl AuditAction {
             Self::ApprovalDenied => "approval_denied",
             Self::Rejected => "rejected",
             Self::Signalled => "signalled",
+            Self::SignalRefused => "signal_refused",
+            Self::ApprovalRecorded => "approval_recorded",
             Self::DecidedOutsideChat => "decided_outside_chat",
+            Self::ApprovalBypassed => "approval_bypassed",
             Self::CancelRequested => "cancel_requested",
             Self::Cancelled => "cancelled",
             Self::Succeeded => "succeeded",
@@ -119,7 +129,15 @@ pub struct AuditEvent {
     /// The inbound event that caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_event: Option<EventId>,
-    /// Why (a denial's reason, a rejection's reason, a failure message).
+    /// The approval decision the record is about, when it is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Signal>,
+    /// Who acted outside chat, as the backend names them (e.g. the IAM ARN
+    /// of a person who decided in the AWS console).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Why (a denial's reason, a rejection's reason or comment, a failure
+    /// message, the backend's refusal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -157,6 +175,8 @@ impl AuditEvent {
             channel: None,
             thread: None,
             source_event: None,
+            decision: None,
+            principal: None,
             reason: None,
         }
     }

@@ -45,6 +45,23 @@ pub enum BackendError {
         /// The service's message.
         message: String,
     },
+    /// The backend refused an approval signal: the bot is not among the
+    /// step's approvers, or the step no longer waits. The caller re-reads
+    /// the execution to tell which; it must never count the signal as
+    /// delivered.
+    #[error("the approval signal was refused: {message}")]
+    SignalRefused {
+        /// The service's message.
+        message: String,
+    },
+    /// The bot's credentials are missing, invalid or expired.
+    #[error("the credentials were refused during {operation}: {message}")]
+    Credentials {
+        /// The API operation.
+        operation: String,
+        /// The service's (or credential provider's) message.
+        message: String,
+    },
     /// The bot's credentials lack a permission.
     #[error("access denied to {action}: {message}")]
     AccessDenied {
@@ -100,9 +117,14 @@ impl BackendError {
             Self::InvalidState { message, .. } => {
                 format!("The execution cannot do that now: {message}.")
             }
-            Self::AccessDenied { action, .. } => {
-                format!("The bot is not allowed to call {action}; add it to the bot's IAM policy.")
+            Self::SignalRefused { message } => {
+                format!("AWS refused the approval signal: {message}.")
             }
+            Self::Credentials { message, .. } => format!(
+                "The bot's AWS credentials were refused ({message}); renew them or fix the \
+                 bot's AWS profile, then try again."
+            ),
+            Self::AccessDenied { action, message } => access_denied_advice(action, message),
             Self::Unavailable { .. } => {
                 "The deployment service cannot be reached right now; try again shortly.".to_owned()
             }
@@ -110,6 +132,36 @@ impl BackendError {
                 format!("The deployment service reported an error: {message}.")
             }
         }
+    }
+}
+
+/// The advice for an access denial, by what AWS says denied it; AWS's own
+/// message is kept, as it names the principal, the action and the resource.
+fn access_denied_advice(action: &str, message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    let fix = if lower.contains("iam:passrole") {
+        "the bot may not pass the automation's role to SSM: allow iam:PassRole on that role in \
+         the bot's IAM policy (with iam:PassedToService ssm.amazonaws.com)"
+            .to_owned()
+    } else if lower.contains("service control policy") {
+        format!(
+            "a service control policy of your AWS organization denies {action}: ask the \
+             organization's administrators, changing the bot's own policy will not help"
+        )
+    } else if lower.contains("permissions boundary") {
+        format!("the bot's permissions boundary does not allow {action}: widen the boundary")
+    } else if lower.contains("explicit deny") {
+        format!(
+            "a policy explicitly denies {action} to the bot: find and remove the Deny statement"
+        )
+    } else {
+        format!("add {action} to the bot's IAM policy")
+    };
+    let message = message.trim_end_matches('.');
+    if message.is_empty() {
+        format!("AWS denied {action}; {fix}.")
+    } else {
+        format!("AWS denied {action} ({message}); {fix}.")
     }
 }
 
@@ -131,8 +183,34 @@ mod tests {
         assert!(!denied.is_retryable());
         assert_eq!(
             denied.user_message(),
-            "The bot is not allowed to call ssm:StartAutomationExecution; add it to the bot's \
-             IAM policy."
+            "AWS denied ssm:StartAutomationExecution (no); add ssm:StartAutomationExecution to \
+             the bot's IAM policy."
         );
+    }
+
+    #[test]
+    fn access_denials_get_advice_by_their_cause() {
+        let advice = |message: &str| {
+            BackendError::AccessDenied {
+                action: "ssm:StartAutomationExecution".into(),
+                message: message.into(),
+            }
+            .user_message()
+        };
+        let scp = advice(
+            "User: arn:aws:sts::1:assumed-role/chatdeploy/s is not authorized to perform: \
+             ssm:StartAutomationExecution with an explicit deny in a service control policy",
+        );
+        assert!(scp.contains("organization's administrators"), "{scp}");
+        assert!(scp.contains("assumed-role/chatdeploy"), "keeps AWS's message: {scp}");
+        let pass = advice(
+            "User: arn:aws:sts::1:assumed-role/chatdeploy/s is not authorized to perform: \
+             iam:PassRole on resource: arn:aws:iam::1:role/automation",
+        );
+        assert!(pass.contains("allow iam:PassRole"), "{pass}");
+        let deny = advice("… with an explicit deny in an identity-based policy");
+        assert!(deny.contains("remove the Deny statement"), "{deny}");
+        let boundary = advice("… because no permissions boundary allows the action");
+        assert!(boundary.contains("permissions boundary"), "{boundary}");
     }
 }

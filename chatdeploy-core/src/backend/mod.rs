@@ -2,6 +2,7 @@
 //! production), seen as executions with steps.
 
 mod error;
+mod gate;
 mod snapshot;
 
 use std::collections::BTreeMap;
@@ -14,9 +15,10 @@ use uuid::Uuid;
 use crate::ids::{DeploymentId, EventId, ExecutionId, UserId};
 
 pub use error::BackendError;
+pub use gate::{ApprovalGate, ApprovalStep};
 pub use snapshot::{
     ApprovalDecisionRecord, ApprovalWait, ExecutionSnapshot, ExecutionStatus, StepSnapshot,
-    StepStatus,
+    StepStatus, WaitOutcome,
 };
 
 /// The namespace of idempotency tokens: a fixed UUID so that the same source
@@ -138,8 +140,10 @@ pub trait DeployBackend: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`BackendError::NotFound`], [`BackendError::InvalidState`] when the
-    /// execution is not waiting for one, and the retryable errors.
+    /// [`BackendError::NotFound`], [`BackendError::SignalRefused`] when the
+    /// backend refuses the signal (the bot is not an approver of the step,
+    /// or the step no longer waits: re-read the execution to tell which),
+    /// and the retryable errors.
     async fn signal(
         &self,
         execution: &ExecutionId,
@@ -162,6 +166,18 @@ pub trait DeployBackend: Send + Sync {
     /// [`BackendError::NotFound`] when the document does not exist, and the
     /// retryable errors.
     async fn describe(&self, document: &str) -> Result<DocumentDescription, BackendError>;
+
+    /// The approval steps the request's document declares, with their
+    /// approvers resolved for the request's parameters, and whether the
+    /// bot may answer them. Backends cache what they can (SSM: per document
+    /// version).
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError::NotFound`] when the document (version) does not
+    /// exist, [`BackendError::AccessDenied`] when it may not be read, and
+    /// the retryable errors.
+    async fn approval_gate(&self, request: &StartRequest) -> Result<ApprovalGate, BackendError>;
 
     /// A link to the execution for people (e.g. the AWS console), if any.
     fn execution_url(&self, execution: &ExecutionId) -> Option<String>;
@@ -193,6 +209,12 @@ macro_rules! forward_deploy_backend {
             }
             async fn describe(&self, document: &str) -> Result<DocumentDescription, BackendError> {
                 (**self).describe(document).await
+            }
+            async fn approval_gate(
+                &self,
+                request: &StartRequest,
+            ) -> Result<ApprovalGate, BackendError> {
+                (**self).approval_gate(request).await
             }
             fn execution_url(&self, execution: &ExecutionId) -> Option<String> {
                 (**self).execution_url(execution)

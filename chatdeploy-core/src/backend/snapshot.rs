@@ -80,6 +80,37 @@ pub struct ApprovalDecisionRecord {
     pub at: Option<DateTime<Utc>>,
     /// The comment sent with it.
     pub comment: Option<String>,
+    /// Whether the backend's own identity made it, i.e. it is the bot's
+    /// signal (as opposed to a person in the console or CLI).
+    #[serde(default)]
+    pub by_bot: bool,
+}
+
+/// How an approval step's wait ended, as the backend reports it: read from
+/// the step's status and the decisions it recorded, never inferred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WaitOutcome {
+    /// Enough approvals were recorded; these are the approving decisions.
+    Approved {
+        /// The decisions that approved, in the order recorded.
+        decisions: Vec<ApprovalDecisionRecord>,
+    },
+    /// An approver rejected.
+    Rejected {
+        /// The rejecting decision (who, when, with which comment).
+        decision: ApprovalDecisionRecord,
+    },
+    /// The step's own timeout passed without enough approvals.
+    TimedOut,
+    /// The execution was stopped while the step waited.
+    Cancelled,
+    /// The step ended otherwise, e.g. the execution failed during the wait.
+    Failed {
+        /// The backend's message, if any.
+        message: Option<String>,
+    },
 }
 
 /// One step of an execution.
@@ -99,6 +130,34 @@ pub struct StepSnapshot {
     pub failure_message: Option<String>,
     /// Approval decisions recorded on this step (approval steps only).
     pub decisions: Vec<ApprovalDecisionRecord>,
+    /// Whether this is an approval step (SSM: `aws:approve`).
+    #[serde(default)]
+    pub is_approval: bool,
+    /// How the wait of an approval step ended, once it has.
+    #[serde(default)]
+    pub outcome: Option<WaitOutcome>,
+}
+
+impl StepSnapshot {
+    /// A step with a name, an action and a status, for fakes and tests.
+    pub fn new(name: impl Into<String>, action: impl Into<String>, status: StepStatus) -> Self {
+        Self {
+            name: name.into(),
+            action: action.into(),
+            status,
+            started_at: None,
+            ended_at: None,
+            failure_message: None,
+            decisions: Vec::new(),
+            is_approval: false,
+            outcome: None,
+        }
+    }
+
+    /// Whether the step ran (or runs): it is neither pending nor skipped.
+    pub fn has_run(&self) -> bool {
+        !matches!(self.status, StepStatus::Pending | StepStatus::Skipped)
+    }
 }
 
 /// The execution is paused on an approval step.
@@ -172,15 +231,9 @@ mod tests {
     #[test]
     fn failed_step_is_found() {
         let mut snapshot = ExecutionSnapshot::with_status(ExecutionStatus::Failed);
-        snapshot.steps.push(StepSnapshot {
-            name: "Rollout".into(),
-            action: "aws:runCommand".into(),
-            status: StepStatus::Failed,
-            started_at: None,
-            ended_at: None,
-            failure_message: Some("exit 1".into()),
-            decisions: Vec::new(),
-        });
+        let mut step = StepSnapshot::new("Rollout", "aws:runCommand", StepStatus::Failed);
+        step.failure_message = Some("exit 1".into());
+        snapshot.steps.push(step);
         assert_eq!(
             snapshot.failed_step().map(|s| s.name.as_str()),
             Some("Rollout")

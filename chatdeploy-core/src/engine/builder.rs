@@ -18,6 +18,10 @@ use crate::state::StateStore;
 /// Backend calls in flight at once unless configured.
 const DEFAULT_BACKEND_CONCURRENCY: usize = 16;
 
+/// The longest one backend call may take unless configured: above the SDK's
+/// own retries, so it only catches calls that hang.
+const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// A part the engine cannot run without was not given.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -46,6 +50,7 @@ pub struct EngineBuilder {
     polling: Option<PollPolicy>,
     dedupe_ttl: Option<Duration>,
     backend_concurrency: Option<usize>,
+    backend_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -120,6 +125,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The longest one backend call may take before it counts as failed
+    /// and is retried (default 90 s).
+    #[must_use]
+    pub fn with_backend_timeout(mut self, timeout: Duration) -> Self {
+        self.backend_timeout = Some(timeout);
+        self
+    }
+
     /// How long inbound event IDs are remembered (default 24 hours).
     #[must_use]
     pub fn with_dedupe_ttl(mut self, ttl: Duration) -> Self {
@@ -165,6 +178,7 @@ impl EngineBuilder {
                     self.backend_concurrency
                         .unwrap_or(DEFAULT_BACKEND_CONCURRENCY),
                 ),
+                backend_timeout: self.backend_timeout.unwrap_or(DEFAULT_BACKEND_TIMEOUT),
                 dedupe_ttl: self.dedupe_ttl.unwrap_or(Duration::from_secs(24 * 3600)),
                 clock: Clock::new(),
                 supervisors: Mutex::new(HashMap::new()),

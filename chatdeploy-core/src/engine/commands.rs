@@ -67,6 +67,9 @@ pub(crate) async fn release(
         approved_by: Vec::new(),
         cancelled_by: None,
         failure: None,
+        gate: None,
+        bypassed: None,
+        watch_problem: None,
         finalized: false,
         revision: 0,
     };

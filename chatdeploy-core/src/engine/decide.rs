@@ -170,7 +170,8 @@ pub(crate) async fn decide(
                 if wait_now.approvals.len() >= required as usize {
                     wait_now.decision = Some(Signal::Approve);
                 }
-                next.approved_by.push(user.clone());
+                // `approved_by` lists approvals the backend recorded; it is
+                // filled when the wait ends approved.
                 AuditAction::Approved
             }
             Signal::Reject => {
@@ -187,6 +188,7 @@ pub(crate) async fn decide(
         let count = wait_now.approvals.len();
         let mut audit = audit_for(request, action, &next);
         audit.id = format!("{}:{}:{}:{user}", next.id, wait.key, action.as_str());
+        audit.decision = Some(decision);
         audit.reason = reason.clone();
         if let Err(handled) = router::audit_first(shared, request, audit).await {
             return handled;

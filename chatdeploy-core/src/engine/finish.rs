@@ -2,7 +2,7 @@
 //! released, summary posted; each step safe to repeat after a restart.
 
 use crate::audit::AuditAction;
-use crate::state::{DeploymentRecord, LockHolder, ReleaseRecord, Stage};
+use crate::state::{Actor, DeploymentRecord, LockHolder, ReleaseRecord, Stage};
 
 use super::render;
 use super::supervisor::{Activity, Next, Supervisor};
@@ -41,18 +41,19 @@ impl Supervisor {
             _ => AuditAction::Failed,
         };
         let mut event = self.audit_record(action, &record, "outcome");
-        event.actor = match record.stage {
-            Stage::Cancelled => record.cancelled_by.clone(),
-            _ => None,
-        };
-        event.reason = record.failure.clone().or_else(|| {
-            record
-                .approval
-                .as_ref()
-                .and_then(|w| w.rejection.as_ref())
-                .and_then(|r| r.reason.clone())
-        });
+        match record.ended_by() {
+            Some(Actor::User(user)) => event.actor = Some(user),
+            Some(Actor::Backend(principal)) => event.principal = Some(principal),
+            None => {}
+        }
+        event.reason = record.end_reason();
         self.shared.audit_after(event).await;
+        if let Some(why) = &record.bypassed {
+            tracing::error!(deployment = %self.id, "approval bypassed: {why}");
+            let mut event = self.audit_record(AuditAction::ApprovalBypassed, &record, "approval_bypassed");
+            event.reason = Some(why.clone());
+            self.shared.audit_after(event).await;
+        }
 
         if let Err(error) = self
             .shared

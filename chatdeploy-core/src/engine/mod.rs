@@ -24,13 +24,15 @@ mod finish;
 mod ids;
 mod inbound;
 mod locks;
+mod outcome;
 mod poll;
-mod polling;
 mod queries;
 mod render;
 mod router;
 mod stages;
 mod supervisor;
+mod waits;
+mod watch;
 
 #[cfg(test)]
 mod footprint;
@@ -40,10 +42,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use crate::audit::{AuditEvent, AuditSink};
-use crate::backend::DeployBackend;
+use crate::backend::{BackendError, DeployBackend};
 use crate::catalog::Catalog;
 use crate::chat::{ChatSurface, Conversation, Message};
 use crate::ids::{DeploymentId, UserId};
@@ -103,7 +105,7 @@ impl fmt::Debug for Engine {
 
 struct SupervisorHandle {
     wake: Arc<Notify>,
-    activity: Arc<watch::Sender<Activity>>,
+    activity: Arc<tokio::sync::watch::Sender<Activity>>,
 }
 
 /// A shared `dyn` component whose methods are called through its vtable
@@ -131,10 +133,12 @@ pub(crate) struct Shared {
     /// that many releases polling together do not open a connection each
     /// (or trip the backend's rate limits).
     backend_permits: tokio::sync::Semaphore,
+    /// The longest a backend call may take before it counts as failed.
+    backend_timeout: Duration,
     dedupe_ttl: Duration,
     clock: Clock,
     supervisors: Mutex<HashMap<DeploymentId, SupervisorHandle>>,
-    shutdown: watch::Sender<bool>,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why [`Engine::resume`] failed.
@@ -274,11 +278,24 @@ impl Shared {
         }
     }
 
-    /// Runs one backend call once a turn is free (see `backend_permits`).
-    async fn backend_call<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+    /// Runs one backend call once a turn is free (see `backend_permits`),
+    /// giving up after `backend_timeout`: a hung call must not hold its
+    /// turn forever. A call that timed out may still have taken effect;
+    /// every caller re-reads before acting again.
+    async fn backend_call<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
         // The semaphore is never closed, so the permit is always granted.
         let _turn = self.backend_permits.acquire().await;
-        call.await
+        match tokio::time::timeout(self.backend_timeout, call).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(BackendError::Unavailable {
+                operation: operation.to_owned(),
+                source: Box::new(elapsed),
+            }),
+        }
     }
 
     /// Posts `message` into `to`; failures are logged.

@@ -18,6 +18,9 @@ pub struct PollPolicy {
     pub throttle_base: Duration,
     /// The longest delay after throttling errors.
     pub throttle_max: Duration,
+    /// How long an execution may report a status chatdeploy does not know
+    /// (e.g. SSM's `Exited`) before the release is reported as failed.
+    pub unknown_status_deadline: Duration,
 }
 
 impl Default for PollPolicy {
@@ -28,6 +31,7 @@ impl Default for PollPolicy {
             waiting: Duration::from_secs(30),
             throttle_base: Duration::from_secs(2),
             throttle_max: Duration::from_secs(120),
+            unknown_status_deadline: Duration::from_secs(15 * 60),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::state::{DeploymentRecord, LockHolder, ServiceLock, Stage};
 
 use super::Shared;
 use super::event::Handled;
-use super::render::{format_time, mention, mention_principal, mentions};
+use super::render::{self, format_time, mention, mention_principal};
 use super::router::{self, Request, STATE_UNAVAILABLE, refuse};
 
 /// Releases listed by `history` when no n is given.
@@ -186,35 +186,49 @@ async fn history(shared: &Shared, service: &Service, limit: usize) -> Result<Mes
             service.name()
         )));
     }
-    let lines: Vec<String> = entries
-        .iter()
-        .map(|e| {
-            let approvers = if e.approved_by.is_empty() {
-                "no approval".to_owned()
-            } else {
-                format!("approved by {}", mentions(&e.approved_by))
-            };
-            format!(
-                "{} {} to {}: {} (by {}, {approvers}, {}, release {})",
-                format_time(e.ended_at),
-                e.version,
-                e.environment,
-                e.outcome.as_str(),
-                mention(&e.requester),
-                match e.kind {
-                    crate::state::ReleaseKind::Deploy => "deploy",
-                    crate::state::ReleaseKind::Rollback => "rollback",
-                },
-                e.deployment
-            )
-        })
-        .collect();
+    let lines: Vec<String> = entries.iter().map(history_line).collect();
     Ok(Message::text(format!(
         "Last {} release(s) of {}, newest first:",
         entries.len(),
         service.name()
     ))
     .with_detail(lines.join("\n")))
+}
+
+/// One finished release: when, what, how it ended and by whom, who asked,
+/// who approved.
+fn history_line(e: &crate::state::ReleaseRecord) -> String {
+    let mut approvers: Vec<String> = e.approved_by.iter().map(mention).collect();
+    approvers.extend(e.approved_outside.iter().map(|p| format!("{p} in AWS")));
+    let approvers = if approvers.is_empty() {
+        "no approval".to_owned()
+    } else {
+        format!("approved by {}", approvers.join(", "))
+    };
+    let mut outcome = e.outcome.as_str().to_owned();
+    if let Some(by) = &e.ended_by {
+        let _ = write!(outcome, " by {}", render::actor(by));
+    }
+    if e.outcome != Stage::Succeeded
+        && let Some(reason) = &e.reason
+    {
+        let _ = write!(outcome, ": {reason}");
+    }
+    if e.bypassed.is_some() {
+        outcome.push_str(" (APPROVAL BYPASSED)");
+    }
+    format!(
+        "{} {} to {}: {outcome} (requested by {}, {approvers}, {}, release {})",
+        format_time(e.ended_at),
+        e.version,
+        e.environment,
+        mention(&e.requester),
+        match e.kind {
+            crate::state::ReleaseKind::Deploy => "deploy",
+            crate::state::ReleaseKind::Rollback => "rollback",
+        },
+        e.deployment
+    )
 }
 
 fn runbook(service: &Service) -> Message {

@@ -10,7 +10,7 @@ use crate::backend::Signal;
 use crate::backend::{ExecutionSnapshot, StepStatus};
 use crate::chat::{Button, ButtonAction, ButtonStyle, Confirm, Message, StepLine, StepState, Tone};
 use crate::ids::{Principal, UserId};
-use crate::state::{ApprovalState, DeploymentRecord, ReleaseKind, Stage};
+use crate::state::{Actor, ApprovalState, DeploymentRecord, ReleaseKind, Stage, WaitEnd};
 
 /// Links to the record of a release.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +36,15 @@ pub(crate) fn mentions(users: &[UserId]) -> String {
 
 pub(crate) fn format_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `at + duration`, saturating at the latest time chrono can hold rather
+/// than overflowing (a configured duration can be large).
+pub(crate) fn add_duration(at: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(duration)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 pub(crate) fn format_duration(duration: std::time::Duration) -> String {
@@ -69,6 +78,13 @@ fn headline(record: &DeploymentRecord, snapshot: Option<&ExecutionSnapshot>) -> 
         Stage::AwaitingApproval if wait_step == Some(BEFORE_START) => (
             format!("{title}: waiting for approval before it starts"),
             Tone::Attention,
+        ),
+        Stage::AwaitingApproval if record.approval.as_ref().is_some_and(|w| w.refused.is_some()) => (
+            format!(
+                "{title}: waiting for approval at step {} (AWS refused the bot's signal)",
+                wait_step.unwrap_or("?")
+            ),
+            Tone::Failure,
         ),
         Stage::AwaitingApproval => (
             format!(
@@ -161,10 +177,64 @@ pub(crate) fn status_message(
             })
             .collect();
     }
+    if let Some(problem) = &record.watch_problem {
+        message = message.with_field("Problem", problem.message.clone());
+    }
+    if let Some(why) = &record.bypassed {
+        message = message
+            .with_tone(Tone::Failure)
+            .with_field("Approval bypassed", why.clone());
+    }
     if let Some(failure) = &record.failure {
         message.detail = Some(failure.clone());
     }
     with_links(message, record, links)
+}
+
+/// An actor as people read it: a chat mention, or the backend's name for
+/// someone outside chat.
+pub(crate) fn actor(actor: &Actor) -> String {
+    match actor {
+        Actor::User(user) => mention(user),
+        Actor::Backend(principal) => format!("{principal} (outside chat)"),
+    }
+}
+
+/// How an approval wait ended, as a clause: "approved by @bob".
+pub(crate) fn wait_end(wait: &ApprovalState, end: &WaitEnd) -> String {
+    match end {
+        WaitEnd::Approved { in_chat, outside } => {
+            let mut by: Vec<String> = in_chat.iter().map(mention).collect();
+            by.extend(outside.iter().map(|p| format!("{p} in the AWS console")));
+            if by.is_empty() {
+                "approved".to_owned()
+            } else {
+                format!("approved by {}", by.join(", "))
+            }
+        }
+        WaitEnd::Rejected {
+            by: Actor::User(user),
+            ..
+        } => format!("rejected by {}", mention(user)),
+        WaitEnd::Rejected {
+            by: Actor::Backend(principal),
+            ..
+        } => format!("rejected in the AWS console by {principal}"),
+        WaitEnd::TimedOut { in_backend: true } => format!(
+            "not decided: approval step {} timed out in AWS before enough approvals",
+            wait.key
+        ),
+        WaitEnd::TimedOut { in_backend: false } => "nobody decided in time".to_owned(),
+        WaitEnd::Cancelled { by: Some(user) } => {
+            format!("no decision needed any more: cancelled by {}", mention(user))
+        }
+        WaitEnd::Cancelled { by: None } => "no decision needed any more: the execution was \
+             stopped outside chat (AWS console or CLI; AWS does not say by whom)"
+            .to_owned(),
+        WaitEnd::Failed { .. } => {
+            "no decision needed any more: the execution failed while waiting".to_owned()
+        }
+    }
 }
 
 /// The summary posted in the thread when a release ends.
@@ -173,11 +243,7 @@ pub(crate) fn summary(record: &DeploymentRecord, links: &Links, now: DateTime<Ut
     let took = (record.ended_at.unwrap_or(now) - record.requested_at)
         .to_std()
         .unwrap_or_default();
-    let decided_by = record
-        .approval
-        .as_ref()
-        .and_then(|w| w.rejection.as_ref())
-        .and_then(|r| r.by.as_ref().map(mention));
+    let end = record.approval.as_ref().and_then(|w| w.ended.as_ref());
     let (text, tone) = match record.stage {
         Stage::Succeeded => (
             format!("{title} succeeded in {}.", format_duration(took)),
@@ -188,24 +254,55 @@ pub(crate) fn summary(record: &DeploymentRecord, links: &Links, now: DateTime<Ut
             Tone::Failure,
         ),
         Stage::Rejected => (
-            match decided_by {
-                Some(by) => format!("{title} was rejected by {by}."),
+            match record.ended_by() {
+                Some(by) => format!("{title} was rejected by {}.", actor(&by)),
                 None => format!("{title} was rejected."),
             },
             Tone::Failure,
         ),
         Stage::Cancelled => (
-            match &record.cancelled_by {
-                Some(by) => format!("{title} was cancelled by {}.", mention(by)),
-                None => format!("{title} was cancelled."),
+            match (&record.cancelled_by, end) {
+                (_, Some(WaitEnd::Cancelled { by: None })) | (None, _) => format!(
+                    "{title} was stopped outside chat (AWS console or CLI; AWS does not say by \
+                     whom)."
+                ),
+                (Some(by), _) => format!("{title} was cancelled by {}.", mention(by)),
             },
             Tone::Failure,
         ),
-        Stage::TimedOut => (format!("{title} timed out."), Tone::Failure),
+        Stage::TimedOut => (
+            match end {
+                Some(WaitEnd::TimedOut { in_backend: true }) => {
+                    format!("{title} timed out: its approval step timed out in AWS.")
+                }
+                Some(WaitEnd::TimedOut { in_backend: false }) => {
+                    format!("{title} timed out: nobody approved it in time.")
+                }
+                _ => format!("{title} timed out."),
+            },
+            Tone::Failure,
+        ),
         _ => (format!("{title}: {}.", record.stage.as_str()), Tone::Info),
+    };
+    let text = match &record.bypassed {
+        Some(_) => format!("APPROVAL BYPASSED: {text} No approval was given for it."),
+        None => text,
     };
     let mut message = base_fields(Message::text(text).with_tone(tone), record)
         .with_field("Duration", format_duration(took));
+    if let Some(WaitEnd::Approved { outside, .. }) = end
+        && !outside.is_empty()
+    {
+        message = message.with_field("Approved in AWS by", outside.join(", "));
+    }
+    if matches!(record.stage, Stage::Rejected | Stage::TimedOut | Stage::Cancelled)
+        && let Some(reason) = record.end_reason()
+    {
+        message = message.with_field("Reason", reason);
+    }
+    if let Some(why) = &record.bypassed {
+        message = message.with_tone(Tone::Failure).with_field("Approval bypassed", why.clone());
+    }
     if let Some(failure) = &record.failure {
         message.detail = Some(failure.clone());
     }
@@ -213,7 +310,7 @@ pub(crate) fn summary(record: &DeploymentRecord, links: &Links, now: DateTime<Ut
 }
 
 /// The approval request, with buttons while undecided and the decision
-/// once made.
+/// once the backend recorded it.
 pub(crate) fn approval_request(
     record: &DeploymentRecord,
     wait: &ApprovalState,
@@ -224,16 +321,74 @@ pub(crate) fn approval_request(
     let title = title(record);
     let approved = wait.approvers();
     let count = format!("{} of {required}", approved.len());
-    if let Some(outside) = &wait.decided_outside {
-        return Message::text(format!("{title}: decided outside chat by {outside}."))
-            .with_tone(Tone::Info)
-            .with_field("Approvals in chat", count);
+    if let Some(end) = &wait.ended {
+        let tone = match end {
+            WaitEnd::Approved { .. } => Tone::Success,
+            WaitEnd::Rejected { .. } | WaitEnd::TimedOut { .. } => Tone::Failure,
+            _ => Tone::Info,
+        };
+        let mut message =
+            Message::text(format!("{title}: {}.", wait_end(wait, end))).with_tone(tone);
+        match end {
+            WaitEnd::Rejected {
+                reason: Some(reason),
+                by,
+            } => {
+                let label = match by {
+                    Actor::User(_) => "Reason",
+                    Actor::Backend(_) => "Comment",
+                };
+                message = message.with_field(label, reason.clone());
+            }
+            WaitEnd::TimedOut { in_backend: false } => {
+                if let Some(reason) = wait.rejection.as_ref().and_then(|r| r.reason.clone()) {
+                    message = message.with_field("Reason", reason);
+                }
+            }
+            WaitEnd::Failed {
+                message: Some(why),
+            } => message = message.with_field("Failure", why.clone()),
+            _ => {}
+        }
+        match end {
+            WaitEnd::Approved { in_chat, .. } if !approved.is_empty() && in_chat.is_empty() => {
+                message = message
+                    .with_field("Approved in chat, not delivered to AWS", mentions(&approved));
+            }
+            WaitEnd::Approved { .. } => {}
+            _ if !approved.is_empty() => {
+                message = message.with_field("Approved in chat", mentions(&approved));
+            }
+            _ => {}
+        }
+        return message.with_field("Approvals in chat", count);
+    }
+    if let Some(refusal) = &wait.refused {
+        let (what, fix) = match wait.decision {
+            Some(Signal::Reject) => (
+                "the rejection",
+                "chatdeploy stops the execution instead".to_owned(),
+            ),
+            _ => (
+                "the approval",
+                format!(
+                    "the release still waits: approve in the AWS console, or it is stopped at {}",
+                    format_time(deadline)
+                ),
+            ),
+        };
+        return Message::text(format!(
+            "{title}: AWS refused {what} given in chat: {refusal}; {fix}."
+        ))
+        .with_tone(Tone::Failure)
+        .with_field("Approved in chat", mentions(&approved))
+        .with_field("Approvals in chat", count);
     }
     match (wait.decision, &wait.rejection) {
         (Some(Signal::Reject), Some(rejection)) => {
             let by = rejection.by.as_ref().map_or_else(
-                || "nobody decided in time".to_owned(),
-                |by| format!("rejected by {}", mention(by)),
+                || "nobody decided in time; rejecting".to_owned(),
+                |by| format!("rejected by {}; telling AWS", mention(by)),
             );
             let mut message = Message::text(format!("{title}: {by}.")).with_tone(Tone::Failure);
             if let Some(reason) = &rejection.reason {
@@ -242,9 +397,13 @@ pub(crate) fn approval_request(
             return message;
         }
         (Some(Signal::Approve), _) => {
-            return Message::text(format!("{title}: approved by {}.", mentions(&approved)))
-                .with_tone(Tone::Success)
-                .with_field("Approvals", count);
+            // Chat decided; the backend has not recorded it yet.
+            return Message::text(format!(
+                "{title}: approved in chat by {}; waiting for AWS to record it.",
+                mentions(&approved)
+            ))
+            .with_tone(Tone::Progress)
+            .with_field("Approvals", count);
         }
         _ => {}
     }
@@ -281,7 +440,7 @@ pub(crate) fn approval_request(
     if !approved.is_empty() {
         message = message.with_field("Approved by", mentions(&approved));
     }
-    let question = format!("Approve {} to {}?", record.version, record.environment);
+    let question = format!("{} to {}", record.version, record.environment);
     message
         .with_button(Button {
             action: ButtonAction::Approve,
@@ -290,7 +449,7 @@ pub(crate) fn approval_request(
             style: ButtonStyle::Primary,
             confirm: Some(Confirm {
                 title: "Approve release".into(),
-                text: format!("{question} ({})", record.service),
+                text: format!("Approve {question}? ({})", record.service),
                 confirm: "Approve".into(),
                 deny: "Not yet".into(),
             }),
@@ -300,7 +459,16 @@ pub(crate) fn approval_request(
             deployment: record.id.clone(),
             label: "Reject".into(),
             style: ButtonStyle::Danger,
-            confirm: None,
+            confirm: Some(Confirm {
+                title: "Reject release".into(),
+                text: format!(
+                    "Reject {question}? ({}) The release stops; type `reject {} <reason>` to \
+                     give a reason.",
+                    record.service, record.id
+                ),
+                confirm: "Reject".into(),
+                deny: "Cancel".into(),
+            }),
         })
 }
 

@@ -4,7 +4,7 @@
 use crate::audit::AuditAction;
 use crate::backend::{Signal, StartRequest};
 use crate::catalog::ApprovalMode;
-use crate::state::{ApprovalState, DeploymentRecord, Rejection, Stage};
+use crate::state::{Actor, ApprovalState, DeploymentRecord, Rejection, Stage, WaitEnd};
 
 use super::render::{self, BEFORE_START};
 use super::router::request_audit_id;
@@ -47,6 +47,10 @@ impl Supervisor {
 
     pub(super) async fn before_start(&mut self, mut record: DeploymentRecord) -> Next {
         if record.cancelled_by.is_some() {
+            let end = WaitEnd::Cancelled {
+                by: record.cancelled_by.clone(),
+            };
+            self.close_wait(&mut record, end, None).await;
             record.stage = Stage::Cancelled;
             return self.finish(record).await;
         }
@@ -65,9 +69,11 @@ impl Supervisor {
         }
         match wait.decision {
             Some(Signal::Approve) => {
-                if let Some(w) = record.approval.as_mut() {
-                    w.signalled = true;
-                }
+                let end = WaitEnd::Approved {
+                    in_chat: wait.approvers(),
+                    outside: Vec::new(),
+                };
+                self.close_wait(&mut record, end, None).await;
                 record.stage = Stage::Starting;
                 match self.save(&record).await {
                     Ok(saved) => {
@@ -78,12 +84,22 @@ impl Supervisor {
                 }
             }
             Some(Signal::Reject) => {
-                let timed_out = wait.rejection.as_ref().is_some_and(|r| r.by.is_none());
-                record.stage = if timed_out {
-                    Stage::TimedOut
-                } else {
-                    Stage::Rejected
+                let (end, stage) = match wait.rejection.as_ref() {
+                    Some(Rejection {
+                        by: Some(user),
+                        reason,
+                        ..
+                    }) => (
+                        WaitEnd::Rejected {
+                            by: Actor::User(user.clone()),
+                            reason: reason.clone(),
+                        },
+                        Stage::Rejected,
+                    ),
+                    _ => (WaitEnd::TimedOut { in_backend: false }, Stage::TimedOut),
                 };
+                self.close_wait(&mut record, end, None).await;
+                record.stage = stage;
                 self.finish(record).await
             }
             None => self.wait_for_decision(record, &wait).await,
@@ -97,7 +113,7 @@ impl Supervisor {
         wait: &ApprovalState,
     ) -> Next {
         let timeout = self.shared.catalog.approval().timeout();
-        let deadline = wait.requested_at + chrono::Duration::from_std(timeout).unwrap_or_default();
+        let deadline = self.approval_deadline(wait);
         let remaining = self.shared.clock.until(deadline);
         if remaining.is_zero() {
             if let Some(w) = record.approval.as_mut() {
@@ -147,9 +163,15 @@ impl Supervisor {
             parameters: service.render_parameters(&Self::template(&record)),
             idempotency_token: record.idempotency_token,
         };
+        if service.approval_mode() == ApprovalMode::Document {
+            match self.verify_gate(&mut record, &request).await {
+                Ok(()) => {}
+                Err(next) => return next,
+            }
+        }
         match self
             .shared
-            .backend_call(self.shared.backend.start(&request))
+            .backend_call("start", self.shared.backend.start(&request))
             .await
         {
             Ok(execution) => {
@@ -173,14 +195,66 @@ impl Supervisor {
             }
             Err(error) => {
                 tracing::error!(%error, deployment = %self.id, "the backend refused to start");
-                let mut event =
-                    self.audit_record(AuditAction::StartFailed, &record, "start_failed");
-                event.reason = Some(error.to_string());
-                self.shared.audit_after(event).await;
-                record.stage = Stage::Failed;
-                record.failure = Some(error.user_message());
-                self.finish(record).await
+                self.refuse_start(record, error.to_string(), error.user_message())
+                    .await
             }
         }
+    }
+
+    /// A service whose approval lives in its document starts only when the
+    /// document has an approval step the bot may answer; the gate is kept
+    /// on the record to tell later whether the execution bypassed it.
+    async fn verify_gate(
+        &mut self,
+        record: &mut DeploymentRecord,
+        request: &StartRequest,
+    ) -> Result<(), Next> {
+        let gate = self.shared.backend.approval_gate(request);
+        match self.shared.backend_call("approval_gate", gate).await {
+            Ok(gate) => match gate.refusal(&request.document) {
+                None => {
+                    for warning in gate.warnings(&request.document) {
+                        tracing::warn!(deployment = %self.id, "{warning}");
+                    }
+                    record.gate = Some(gate);
+                    Ok(())
+                }
+                Some(why) => {
+                    let detail = format!("approval gate: {why}");
+                    let sentence = format!("Not started: {why}.");
+                    Err(self.refuse_start(record.clone(), detail, sentence).await)
+                }
+            },
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%error, deployment = %self.id, "cannot read the approval gate; retrying");
+                Err(Next::Sleep(self.retry_delay(), Activity::Busy))
+            }
+            Err(error) => {
+                // Fail closed: an unverifiable gate is no gate.
+                let sentence = format!(
+                    "Not started: chatdeploy could not verify that document {} has an approval \
+                     step the bot may answer. {}",
+                    request.document,
+                    error.user_message()
+                );
+                Err(self.refuse_start(record.clone(), error.to_string(), sentence).await)
+            }
+        }
+    }
+
+    /// Ends a release that could not start: audited, then finished as
+    /// failed with `sentence` for people.
+    async fn refuse_start(
+        &mut self,
+        mut record: DeploymentRecord,
+        detail: String,
+        sentence: String,
+    ) -> Next {
+        let mut event = self.audit_record(AuditAction::StartFailed, &record, "start_failed");
+        event.reason = Some(detail);
+        self.shared.audit_after(event).await;
+        record.stage = Stage::Failed;
+        record.failure = Some(sentence);
+        self.finish(record).await
     }
 }

@@ -69,6 +69,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
         rendered_request: None,
         interval: shared.polling.fast,
         retries: 0,
+        read_failures: 0,
         cancel_sent: false,
     };
     tokio::spawn(async move {
@@ -97,6 +98,8 @@ pub(super) struct Supervisor {
     pub(super) interval: Duration,
     /// Consecutive retryable failures (throttling, outages).
     pub(super) retries: u32,
+    /// Consecutive failed reads of the execution.
+    pub(super) read_failures: u32,
     /// A stop was sent to the backend (in this process).
     pub(super) cancel_sent: bool,
 }

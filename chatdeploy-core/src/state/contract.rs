@@ -40,6 +40,9 @@ pub fn sample_deployment(id: &str, service: &str, minutes: i64) -> DeploymentRec
         approved_by: Vec::new(),
         cancelled_by: None,
         failure: None,
+        gate: None,
+        bypassed: None,
+        watch_problem: None,
         finalized: false,
         revision: 0,
     }

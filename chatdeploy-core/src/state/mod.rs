@@ -21,8 +21,8 @@ use crate::ids::{DeploymentId, EventId};
 
 pub use memory::InMemoryStateStore;
 pub use records::{
-    Approval, ApprovalState, DeploymentRecord, LockAttempt, LockHolder, Rejection, ReleaseKind,
-    ReleaseRecord, ServiceLock, Stage,
+    Actor, Approval, ApprovalState, DeploymentRecord, LockAttempt, LockHolder, Rejection,
+    ReleaseKind, ReleaseRecord, ServiceLock, Stage, WaitEnd, WatchProblem,
 };
 
 /// Why a state operation failed.

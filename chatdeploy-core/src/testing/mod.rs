@@ -12,4 +12,4 @@ mod fixtures;
 mod scripted;
 
 pub use fixtures::{NullAuditSink, ONE_SERVICE_CATALOG};
-pub use scripted::{BackendCall, FakeStep, ScriptedBackend};
+pub use scripted::{BackendCall, FakeStep, SCRIPTED_BOT_ARN, ScriptedBackend};

@@ -9,19 +9,26 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use crate::backend::{
-    ApprovalDecisionRecord, ApprovalWait, BackendError, DeployBackend, DocumentDescription,
-    DocumentParameter, ExecutionSnapshot, ExecutionStatus, Signal, StartRequest, StepSnapshot,
-    StepStatus,
+    ApprovalDecisionRecord, ApprovalGate, ApprovalStep, ApprovalWait, BackendError,
+    DeployBackend, DocumentDescription, DocumentParameter, ExecutionSnapshot, ExecutionStatus,
+    Signal, StartRequest, StepSnapshot, StepStatus, WaitOutcome,
 };
 use crate::ids::ExecutionId;
 
+/// The identity the scripted backend signals as.
+pub const SCRIPTED_BOT_ARN: &str = "arn:aws:iam::123456789012:role/chatdeploy";
+
 /// One step of a scripted execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FakeStep {
     /// Runs for the duration, then succeeds.
     Run(&'static str, Duration),
     /// Waits for an approval signal (`aws:approve`).
     Approve(&'static str),
+    /// An approval step the document declares but the execution skips (as
+    /// a branch would): it never waits.
+    SkippedApprove(&'static str),
     /// Runs for the duration, then fails with the message.
     Fail(&'static str, Duration, &'static str),
 }
@@ -29,8 +36,15 @@ pub enum FakeStep {
 impl FakeStep {
     fn name(&self) -> &'static str {
         match self {
-            Self::Run(name, _) | Self::Approve(name) | Self::Fail(name, _, _) => name,
+            Self::Run(name, _)
+            | Self::Approve(name)
+            | Self::SkippedApprove(name)
+            | Self::Fail(name, _, _) => name,
         }
+    }
+
+    fn is_approval(&self) -> bool {
+        matches!(self, Self::Approve(_) | Self::SkippedApprove(_))
     }
 }
 
@@ -60,6 +74,8 @@ struct Execution {
     step_status: Vec<StepStatus>,
     failure: Option<String>,
     decisions: Vec<Option<ApprovalDecisionRecord>>,
+    approval_timeout: Option<Duration>,
+    status_override: Option<ExecutionStatus>,
     request: StartRequest,
 }
 
@@ -86,8 +102,21 @@ impl Execution {
                     self.current += 1;
                     self.step_started = ends;
                 }
+                FakeStep::SkippedApprove(_) => {
+                    self.step_status[i] = StepStatus::Skipped;
+                    self.current += 1;
+                }
                 FakeStep::Approve(_) => match &self.decisions[i] {
                     None => {
+                        if let Some(timeout) = self.approval_timeout
+                            && now >= self.step_started + timeout
+                        {
+                            self.step_status[i] = StepStatus::TimedOut;
+                            self.status = ExecutionStatus::TimedOut;
+                            self.failure =
+                                Some("Step timed out while step is verifying approvals".into());
+                            return;
+                        }
                         self.step_status[i] = StepStatus::Waiting;
                         self.status = ExecutionStatus::Waiting;
                         return;
@@ -111,30 +140,68 @@ impl Execution {
         }
     }
 
+    /// How approval step `i` ended, as SSM reports it.
+    fn outcome(&self, i: usize) -> Option<WaitOutcome> {
+        let decision = self.decisions[i].clone();
+        match (&self.step_status[i], decision) {
+            (StepStatus::Succeeded, decision) => Some(WaitOutcome::Approved {
+                decisions: decision.into_iter().collect(),
+            }),
+            (StepStatus::Failed, Some(decision)) if decision.decision == Signal::Reject => {
+                Some(WaitOutcome::Rejected { decision })
+            }
+            (StepStatus::Failed, _) => Some(WaitOutcome::Failed {
+                message: self.failure.clone(),
+            }),
+            (StepStatus::TimedOut, _) => Some(WaitOutcome::TimedOut),
+            (StepStatus::Cancelled, _) => Some(WaitOutcome::Cancelled),
+            _ => None,
+        }
+    }
+
+    /// Stops the execution; `false` when it has already ended.
+    fn stop(&mut self) -> bool {
+        if self.status.is_terminal() {
+            return false;
+        }
+        self.status = ExecutionStatus::Cancelled;
+        if let Some(status) = self.step_status.get_mut(self.current) {
+            *status = StepStatus::Cancelled;
+        }
+        true
+    }
+
     fn snapshot(&self) -> ExecutionSnapshot {
         let steps: Vec<StepSnapshot> = self
             .steps
             .iter()
             .enumerate()
-            .map(|(i, step)| StepSnapshot {
-                name: step.name().to_owned(),
-                action: match step {
-                    FakeStep::Approve(_) => "aws:approve".to_owned(),
-                    _ => "aws:executeScript".to_owned(),
-                },
-                status: self.step_status[i].clone(),
-                started_at: None,
-                ended_at: None,
-                failure_message: match (step, &self.step_status[i]) {
+            .map(|(i, step)| {
+                let action = if step.is_approval() {
+                    "aws:approve"
+                } else {
+                    "aws:executeScript"
+                };
+                let status = self.step_status[i].clone();
+                let mut snapshot = StepSnapshot::new(step.name(), action, status.clone());
+                snapshot.failure_message = match (step, &status) {
                     (FakeStep::Fail(_, _, message), StepStatus::Failed) => {
                         Some((*message).to_owned())
                     }
                     (FakeStep::Approve(_), StepStatus::Failed) => {
-                        Some("Step was rejected".to_owned())
+                        match &self.decisions[i] {
+                            Some(d) if d.decision == Signal::Reject => {
+                                Some("Step was rejected".to_owned())
+                            }
+                            _ => self.failure.clone(),
+                        }
                     }
                     _ => None,
-                },
-                decisions: self.decisions[i].iter().cloned().collect(),
+                };
+                snapshot.decisions = self.decisions[i].iter().cloned().collect();
+                snapshot.is_approval = step.is_approval();
+                snapshot.outcome = step.is_approval().then(|| self.outcome(i)).flatten();
+                snapshot
             })
             .collect();
         let waiting_for_approval = (self.status == ExecutionStatus::Waiting)
@@ -146,7 +213,7 @@ impl Execution {
                 min_approvals: Some(1),
             });
         ExecutionSnapshot {
-            status: self.status.clone(),
+            status: self.status_override.clone().unwrap_or_else(|| self.status.clone()),
             steps,
             waiting_for_approval,
             failure_message: self.failure.clone(),
@@ -165,20 +232,94 @@ struct Inner {
     calls: Vec<BackendCall>,
     throttle_next: usize,
     refuse_start: Option<String>,
+    bot_is_approver: bool,
+    approval_timeout: Option<Duration>,
+    unreadable: Option<String>,
 }
 
 /// A [`DeployBackend`] that runs each document's scripted steps on tokio's
 /// clock (so tests drive it with `tokio::time::pause`), honours idempotency
-/// tokens as SSM does, and records every call.
-#[derive(Debug, Default)]
+/// tokens as SSM does, reports approval outcomes as SSM does, refuses
+/// signals from a bot that is not an approver, and records every call.
+#[derive(Debug)]
 pub struct ScriptedBackend {
     inner: Mutex<Inner>,
+}
+
+impl Default for ScriptedBackend {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                bot_is_approver: true,
+                ..Inner::default()
+            }),
+        }
+    }
 }
 
 impl ScriptedBackend {
     /// A backend with no documents.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether the bot is among the approval steps' approvers (default
+    /// yes); when not, its signals are refused as SSM refuses them, and
+    /// the approval gate says so.
+    pub fn set_bot_is_approver(&self, approver: bool) {
+        self.lock().bot_is_approver = approver;
+    }
+
+    /// Approval steps of executions started from now on time out after
+    /// `timeout` without a decision, as an `aws:approve` step's
+    /// `timeoutSeconds` does.
+    pub fn set_approval_timeout(&self, timeout: Duration) {
+        self.lock().approval_timeout = Some(timeout);
+    }
+
+    /// Reads of executions fail with an access denial until set to `None`.
+    pub fn set_unreadable(&self, denial: Option<&str>) {
+        self.lock().unreadable = denial.map(str::to_owned);
+    }
+
+    /// Fails `execution` with `message` at its current step, as a failure
+    /// outside the bot's control would (e.g. during an approval wait).
+    pub fn fail_outside(&self, execution: &ExecutionId, message: &str) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let Some(exec) = inner.executions.get_mut(execution) else {
+            return false;
+        };
+        exec.advance(now);
+        if exec.status.is_terminal() {
+            return false;
+        }
+        if let Some(status) = exec.step_status.get_mut(exec.current) {
+            *status = StepStatus::Failed;
+        }
+        exec.status = ExecutionStatus::Failed;
+        exec.failure = Some(message.to_owned());
+        true
+    }
+
+    /// Makes snapshots of `execution` report `status` instead of its own
+    /// (e.g. a status chatdeploy does not know); `None` undoes it.
+    pub fn override_status(&self, execution: &ExecutionId, status: Option<ExecutionStatus>) {
+        let mut inner = self.lock();
+        if let Some(exec) = inner.executions.get_mut(execution) {
+            exec.status_override = status;
+        }
+    }
+
+    /// Stops `execution` as someone in the AWS console would.
+    pub fn stop_outside(&self, execution: &ExecutionId) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let Some(exec) = inner.executions.get_mut(execution) else {
+            return false;
+        };
+        exec.advance(now);
+        exec.stop()
     }
 
     /// Declares the steps a document runs.
@@ -248,6 +389,17 @@ impl ScriptedBackend {
         approver: &str,
         decision: Signal,
     ) -> bool {
+        self.decide_outside_with(execution, approver, decision, None)
+    }
+
+    /// Like [`ScriptedBackend::decide_outside`], with a comment.
+    pub fn decide_outside_with(
+        &self,
+        execution: &ExecutionId,
+        approver: &str,
+        decision: Signal,
+        comment: Option<&str>,
+    ) -> bool {
         let now = Instant::now();
         let mut inner = self.lock();
         let Some(exec) = inner.executions.get_mut(execution) else {
@@ -261,7 +413,8 @@ impl ScriptedBackend {
             approver: approver.to_owned(),
             decision,
             at: Some(Utc::now()),
-            comment: None,
+            comment: comment.map(str::to_owned),
+            by_bot: false,
         });
         exec.advance(now);
         true
@@ -331,6 +484,7 @@ impl DeployBackend for ScriptedBackend {
             })?;
         let id = ExecutionId::new(format!("exec-{}", inner.executions.len() + 1));
         let count = steps.len();
+        let approval_timeout = inner.approval_timeout;
         inner.executions.insert(
             id.clone(),
             Execution {
@@ -341,6 +495,8 @@ impl DeployBackend for ScriptedBackend {
                 step_status: vec![StepStatus::Pending; count],
                 failure: None,
                 decisions: vec![None; count],
+                approval_timeout,
+                status_override: None,
                 request: request.clone(),
             },
         );
@@ -352,6 +508,12 @@ impl DeployBackend for ScriptedBackend {
         let mut inner = self.lock();
         inner.calls.push(BackendCall::Snapshot(execution.clone()));
         inner.throttled("GetAutomationExecution")?;
+        if let Some(message) = &inner.unreadable {
+            return Err(BackendError::AccessDenied {
+                action: "ssm:GetAutomationExecution".into(),
+                message: message.clone(),
+            });
+        }
         let exec = inner.execution(execution)?;
         exec.advance(Instant::now());
         Ok(exec.snapshot())
@@ -371,19 +533,29 @@ impl DeployBackend for ScriptedBackend {
         ));
         inner.throttled("SendAutomationSignal")?;
         let now = Instant::now();
+        let bot_is_approver = inner.bot_is_approver;
         let exec = inner.execution(execution)?;
         exec.advance(now);
+        // Both as SSM answers them: InvalidAutomationSignalException.
         if exec.status != ExecutionStatus::Waiting {
-            return Err(BackendError::InvalidState {
-                operation: "SendAutomationSignal".into(),
-                message: format!("execution is {:?}, not waiting", exec.status),
+            return Err(BackendError::SignalRefused {
+                message: format!("execution is {:?}, not waiting for a signal", exec.status),
+            });
+        }
+        if !bot_is_approver {
+            return Err(BackendError::SignalRefused {
+                message: format!(
+                    "{SCRIPTED_BOT_ARN} is not an approver of step {}",
+                    exec.steps[exec.current].name()
+                ),
             });
         }
         exec.decisions[exec.current] = Some(ApprovalDecisionRecord {
-            approver: "arn:aws:iam::123456789012:role/chatdeploy".into(),
+            approver: SCRIPTED_BOT_ARN.into(),
             decision: signal,
             at: Some(Utc::now()),
             comment: Some(comment.to_owned()),
+            by_bot: true,
         });
         exec.advance(now);
         Ok(())
@@ -396,17 +568,14 @@ impl DeployBackend for ScriptedBackend {
         let now = Instant::now();
         let exec = inner.execution(execution)?;
         exec.advance(now);
-        if exec.status.is_terminal() {
-            return Err(BackendError::InvalidState {
+        if exec.stop() {
+            Ok(())
+        } else {
+            Err(BackendError::InvalidState {
                 operation: "StopAutomationExecution".into(),
                 message: "execution has already ended".into(),
-            });
+            })
         }
-        exec.status = ExecutionStatus::Cancelled;
-        if let Some(status) = exec.step_status.get_mut(exec.current) {
-            *status = StepStatus::Cancelled;
-        }
-        Ok(())
     }
 
     async fn describe(&self, document: &str) -> Result<DocumentDescription, BackendError> {
@@ -426,6 +595,35 @@ impl DeployBackend for ScriptedBackend {
                 default_value: None,
                 description: None,
             }],
+        })
+    }
+
+    async fn approval_gate(&self, request: &StartRequest) -> Result<ApprovalGate, BackendError> {
+        let inner = self.lock();
+        let steps = inner
+            .scripts
+            .get(&request.document)
+            .ok_or_else(|| BackendError::NotFound {
+                what: format!("document {}", request.document),
+            })?;
+        Ok(ApprovalGate {
+            identity: SCRIPTED_BOT_ARN.to_owned(),
+            document_version: Some("1".to_owned()),
+            step_order: steps.iter().map(|s| s.name().to_owned()).collect(),
+            steps: steps
+                .iter()
+                .filter(|s| s.is_approval())
+                .map(|s| ApprovalStep {
+                    name: s.name().to_owned(),
+                    approvers: vec![if inner.bot_is_approver {
+                        SCRIPTED_BOT_ARN.to_owned()
+                    } else {
+                        "arn:aws:iam::123456789012:user/someone-else".to_owned()
+                    }],
+                    min_approvals: 1,
+                    includes_bot: inner.bot_is_approver,
+                })
+                .collect(),
         })
     }
 

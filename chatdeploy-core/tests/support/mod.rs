@@ -136,6 +136,18 @@ impl Harness {
         )
     }
 
+    /// A harness on another catalog and backend.
+    pub fn custom(config: &str, backend: ScriptedBackend) -> Self {
+        Self::build(
+            config,
+            Arc::new(RecordingChatSurface::new()),
+            Arc::new(backend),
+            Arc::new(InMemoryAuditSink::new()),
+            Arc::new(InMemoryStateStore::new()),
+            Arc::new(AtomicU64::new(1)),
+        )
+    }
+
     fn from_parts(
         chat: Arc<RecordingChatSurface>,
         backend: Arc<ScriptedBackend>,
@@ -143,7 +155,18 @@ impl Harness {
         state: Arc<dyn StateStore>,
         next_event: Arc<AtomicU64>,
     ) -> Self {
-        let catalog = Catalog::from_toml_str(CONFIG, "test.toml").unwrap();
+        Self::build(CONFIG, chat, backend, audit, state, next_event)
+    }
+
+    fn build(
+        config: &str,
+        chat: Arc<RecordingChatSurface>,
+        backend: Arc<ScriptedBackend>,
+        audit: Arc<InMemoryAuditSink>,
+        state: Arc<dyn StateStore>,
+        next_event: Arc<AtomicU64>,
+    ) -> Self {
+        let catalog = Catalog::from_toml_str(config, "test.toml").unwrap();
         let engine = Engine::builder()
             .with_catalog(catalog)
             .with_chat(chat.clone() as Arc<dyn ChatSurface>)

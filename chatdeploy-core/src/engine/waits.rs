@@ -1,0 +1,520 @@
+//! Approval waits at the backend's approval steps: opening one, posting its
+//! request, delivering the decision exactly once, a refused signal, and
+//! recording how the wait ended as the backend reports it.
+
+use crate::audit::{AuditAction, AuditEvent};
+use crate::backend::{BackendError, ExecutionSnapshot, Signal, StepSnapshot, WaitOutcome};
+use crate::chat::{Message, PostedMessage, Tone};
+use crate::ids::UserId;
+use crate::state::{Actor, ApprovalState, DeploymentRecord, Rejection, Stage, WaitEnd};
+
+use super::render::{self, BEFORE_START};
+use super::supervisor::{Activity, Next, Supervisor};
+
+impl Supervisor {
+    /// Follows the execution's approval steps; `None` to go on polling.
+    pub(super) async fn follow_approval(
+        &mut self,
+        mut record: DeploymentRecord,
+        snapshot: &ExecutionSnapshot,
+    ) -> Option<Next> {
+        let waiting_at = snapshot.waiting_for_approval.as_ref().map(|w| w.step.as_str());
+        if let Some(wait) = record
+            .approval
+            .as_ref()
+            .filter(|w| w.is_open() && w.key != BEFORE_START && Some(w.key.as_str()) != waiting_at)
+        {
+            // The step stopped waiting: record how, once the backend says.
+            let step = snapshot.step(&wait.key)?;
+            let end = end_of_wait(wait, step.outcome.as_ref()?, record.cancelled_by.as_ref());
+            self.close_wait(&mut record, end, Some(step)).await;
+            if record.stage == Stage::AwaitingApproval {
+                record.stage = Stage::Running;
+            }
+            return Some(match self.save(&record).await {
+                Ok(saved) => {
+                    self.refresh_approval_request(&saved).await;
+                    Next::Continue
+                }
+                Err(next) => next,
+            });
+        }
+        let waiting = snapshot.waiting_for_approval.as_ref()?;
+        let Some(wait) = record.approval.clone().filter(|w| w.key == waiting.step) else {
+            record.approval = Some(ApprovalState::new(&waiting.step, self.shared.clock.now()));
+            record.stage = Stage::AwaitingApproval;
+            return Some(
+                self.save(&record)
+                    .await
+                    .map_or_else(|next| next, |_| Next::Continue),
+            );
+        };
+        if !wait.is_open() {
+            // Already recorded as ended; the backend has not caught up.
+            return None;
+        }
+        if let Some(next) = self.ensure_approval_request(&record, &wait).await {
+            return Some(next);
+        }
+        match wait.decision {
+            Some(decision) if !wait.signalled && wait.refused.is_none() => {
+                Some(self.send_signal(record, &wait, decision).await)
+            }
+            Some(_) if !wait.signalled => Some(self.refused_wait(record, &wait).await),
+            None => {
+                self.refresh_status(&record).await;
+                self.refresh_approval_request(&record).await;
+                Some(self.wait_for_decision(record, &wait).await)
+            }
+            // Delivered; the backend has not moved on yet.
+            Some(_) => None,
+        }
+    }
+
+    async fn send_signal(
+        &mut self,
+        mut record: DeploymentRecord,
+        wait: &ApprovalState,
+        decision: Signal,
+    ) -> Next {
+        let Some(execution) = record.execution.clone() else {
+            return Next::Continue;
+        };
+        let comment = signal_comment(&record, wait, decision);
+        let signal = self.shared.backend.signal(&execution, decision, &comment);
+        match self.shared.backend_call("signal", signal).await {
+            Ok(()) => {}
+            Err(error) if error.is_retryable() => {
+                return Next::Sleep(self.retry_delay(), Activity::Busy);
+            }
+            Err(error) => return self.signal_not_delivered(record, wait, decision, error).await,
+        }
+        if let Some(w) = record.approval.as_mut() {
+            w.signalled = true;
+        }
+        // Audit before recording the step (see `start`).
+        let mut event = self.audit_record(
+            AuditAction::Signalled,
+            &record,
+            &format!("{}:signalled", wait.key),
+        );
+        event.decision = Some(decision);
+        event.reason = Some(comment);
+        self.shared.audit_after(event).await;
+        match self.save(&record).await {
+            Ok(saved) => {
+                self.refresh_approval_request(&saved).await;
+                self.interval = self.shared.polling.fast;
+                Next::Sleep(self.interval, Activity::Busy)
+            }
+            Err(next) => next,
+        }
+    }
+
+    /// The backend did not take the signal. Re-read: while the step still
+    /// waits without our decision, it is a refusal (said in the thread,
+    /// audited, never counted as delivered); otherwise the step moved on
+    /// (an earlier signal got through, or someone decided elsewhere) and the
+    /// watch records what the backend reports.
+    async fn signal_not_delivered(
+        &mut self,
+        mut record: DeploymentRecord,
+        wait: &ApprovalState,
+        decision: Signal,
+        error: BackendError,
+    ) -> Next {
+        let Some(execution) = record.execution.clone() else {
+            return Next::Continue;
+        };
+        let reread = self.shared.backend.snapshot(&execution);
+        let snapshot = match self.shared.backend_call("snapshot", reread).await {
+            Ok(snapshot) => snapshot,
+            Err(reread) => {
+                tracing::warn!(%error, %reread, deployment = %self.id, "signal not taken and execution unreadable; retrying");
+                return Next::Sleep(self.retry_delay(), Activity::Busy);
+            }
+        };
+        let still_waiting = snapshot
+            .waiting_for_approval
+            .as_ref()
+            .is_some_and(|w| w.step == wait.key);
+        let recorded = snapshot
+            .step(&wait.key)
+            .is_some_and(|s| s.decisions.iter().any(|d| d.by_bot && d.decision == decision));
+        let Some(w) = record.approval.as_mut() else {
+            return Next::Continue;
+        };
+        if !still_waiting || recorded {
+            w.signalled = true;
+            return self
+                .save(&record)
+                .await
+                .map_or_else(|next| next, |_| Next::Continue);
+        }
+        let message = match &error {
+            BackendError::SignalRefused { message } => message.clone(),
+            other => other.user_message(),
+        };
+        tracing::error!(%error, deployment = %self.id, "the backend refused the approval signal");
+        w.refused = Some(message.clone());
+        let mut event = self.audit_record(
+            AuditAction::SignalRefused,
+            &record,
+            &format!("{}:signal_refused", wait.key),
+        );
+        event.decision = Some(decision);
+        event.reason = Some(message.clone());
+        self.shared.audit_after(event).await;
+        let saved = match self.save(&record).await {
+            Ok(saved) => saved,
+            Err(next) => return next,
+        };
+        let deadline = self.approval_deadline(wait);
+        let text = match decision {
+            Signal::Approve => format!(
+                "AWS refused the approval: {message}. The release is still waiting at step {}. \
+                 Fix the step's Approvers (they must include the bot's AWS role) or approve in \
+                 the AWS console; otherwise chatdeploy stops the execution at {}.",
+                wait.key,
+                render::format_time(deadline)
+            ),
+            Signal::Reject => format!(
+                "AWS refused the rejection: {message}. chatdeploy stops the execution instead."
+            ),
+        };
+        self.shared
+            .say(
+                &Self::thread(&saved),
+                &Message::text(text).with_tone(Tone::Failure),
+            )
+            .await;
+        self.refresh_approval_request(&saved).await;
+        Next::Continue
+    }
+
+    /// A wait whose decision the backend refused: a rejection stops the
+    /// execution at once; an approval waits for the console until the
+    /// deadline, then the execution is stopped.
+    async fn refused_wait(&mut self, mut record: DeploymentRecord, wait: &ApprovalState) -> Next {
+        let deadline = self.approval_deadline(wait);
+        if wait.decision == Some(Signal::Approve) {
+            let remaining = self.shared.clock.until(deadline);
+            if !remaining.is_zero() {
+                self.refresh_status(&record).await;
+                let poll = remaining.min(self.shared.polling.waiting);
+                return Next::Sleep(poll, Activity::WaitingOnPerson);
+            }
+        }
+        let Some(execution) = record.execution.clone() else {
+            return Next::Continue;
+        };
+        let stop = self.shared.backend.cancel(&execution);
+        match self.shared.backend_call("cancel", stop).await {
+            Ok(()) | Err(BackendError::InvalidState { .. } | BackendError::NotFound { .. }) => {}
+            Err(error) if error.is_retryable() => {
+                return Next::Sleep(self.retry_delay(), Activity::Busy);
+            }
+            Err(error) => {
+                tracing::error!(%error, deployment = %self.id, "cannot stop the execution after a refused signal");
+            }
+        }
+        let timeout = self.shared.catalog.approval().timeout();
+        if let Some(w) = record.approval.as_mut() {
+            if w.decision == Some(Signal::Approve) {
+                w.decision = Some(Signal::Reject);
+                w.rejection = Some(Rejection {
+                    by: None,
+                    at: self.shared.clock.now(),
+                    reason: Some(format!(
+                        "no approval reached AWS within {} (AWS refused the bot's signal), so \
+                         chatdeploy stopped the execution",
+                        render::format_duration(timeout)
+                    )),
+                });
+            }
+            w.signalled = true;
+        }
+        self.save(&record)
+            .await
+            .map_or_else(|next| next, |_| Next::Continue)
+    }
+
+    /// Records how a wait ended (and who approved, when approved), and
+    /// audits it: the decision chat made as the backend recorded it, or a
+    /// decision made outside chat. Timeouts, stops and failures are audited
+    /// by the release's outcome record.
+    pub(super) async fn close_wait(
+        &mut self,
+        record: &mut DeploymentRecord,
+        end: WaitEnd,
+        step: Option<&StepSnapshot>,
+    ) {
+        let Some(wait) = record.approval.as_mut() else {
+            return;
+        };
+        wait.ended = Some(end.clone());
+        wait.signalled = true;
+        let key = wait.key.clone();
+        if let WaitEnd::Approved { in_chat, .. } = &end {
+            for user in in_chat {
+                if !record.approved_by.contains(user) {
+                    record.approved_by.push(user.clone());
+                }
+            }
+        }
+        let bot = step.and_then(|s| s.decisions.iter().find(|d| d.by_bot));
+        let mut events = Vec::new();
+        match &end {
+            WaitEnd::Approved { in_chat, outside } => {
+                if !in_chat.is_empty() {
+                    let mut event = self.wait_event(AuditAction::ApprovalRecorded, record, &key);
+                    event.decision = Some(Signal::Approve);
+                    event.principal = bot.map(|d| d.approver.clone());
+                    event.reason = Some(format!(
+                        "AWS recorded the approval given in chat by {}",
+                        join(in_chat)
+                    ));
+                    events.push(event);
+                }
+                if !outside.is_empty() {
+                    let mut event = self.wait_event(AuditAction::DecidedOutsideChat, record, &key);
+                    event.decision = Some(Signal::Approve);
+                    event.principal = Some(outside.join(", "));
+                    event.reason = step.and_then(|s| comments(s, Signal::Approve));
+                    events.push(event);
+                }
+            }
+            WaitEnd::Rejected {
+                by: Actor::User(user),
+                reason,
+            } => {
+                let mut event = self.wait_event(AuditAction::ApprovalRecorded, record, &key);
+                event.actor = Some(user.clone());
+                event.decision = Some(Signal::Reject);
+                event.principal = bot.map(|d| d.approver.clone());
+                event.reason = reason.clone();
+                events.push(event);
+            }
+            WaitEnd::Rejected {
+                by: Actor::Backend(principal),
+                reason,
+            } => {
+                let mut event = self.wait_event(AuditAction::DecidedOutsideChat, record, &key);
+                event.decision = Some(Signal::Reject);
+                event.principal = Some(principal.clone());
+                event.reason = reason.clone();
+                events.push(event);
+            }
+            WaitEnd::TimedOut { in_backend: false } if bot.is_some() => {
+                let mut event = self.wait_event(AuditAction::ApprovalRecorded, record, &key);
+                event.decision = Some(Signal::Reject);
+                event.principal = bot.map(|d| d.approver.clone());
+                event.reason = record.end_reason();
+                events.push(event);
+            }
+            _ => {}
+        }
+        for event in events {
+            self.shared.audit_after(event).await;
+        }
+    }
+
+    fn wait_event(&self, action: AuditAction, record: &DeploymentRecord, key: &str) -> AuditEvent {
+        self.audit_record(action, record, &format!("{key}:{}", action.as_str()))
+    }
+
+    /// When an undecided wait times out in chatdeploy.
+    pub(super) fn approval_deadline(&self, wait: &ApprovalState) -> chrono::DateTime<chrono::Utc> {
+        render::add_duration(wait.requested_at, self.shared.catalog.approval().timeout())
+    }
+
+    /// Posts the approval request once per wait; `None` to go on.
+    pub(super) async fn ensure_approval_request(
+        &mut self,
+        record: &DeploymentRecord,
+        wait: &ApprovalState,
+    ) -> Option<Next> {
+        if wait.message.is_some() {
+            return None;
+        }
+        let message = self.approval_message(record, wait);
+        match self.shared.chat.post(&Self::thread(record), &message).await {
+            Ok(posted) => {
+                self.rendered_request = Some(message.fingerprint());
+                let mut next = record.clone();
+                if let Some(w) = next.approval.as_mut() {
+                    w.message = Some(posted.id);
+                }
+                // Audit before recording the step (see `start`).
+                let mut event = self.audit_record(
+                    AuditAction::ApprovalRequested,
+                    &next,
+                    &format!("{}:approval_requested", wait.key),
+                );
+                event.reason = Some(format!(
+                    "approvers: {}",
+                    self.shared
+                        .policy
+                        .approvers(&record.service)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                self.shared.audit_after(event).await;
+                match self.save(&next).await {
+                    Ok(saved) => {
+                        self.refresh_status(&saved).await;
+                        Some(Next::Continue)
+                    }
+                    Err(next) => Some(next),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot post the approval request; will retry");
+                // Without the request nobody can click; the text commands
+                // still work, and the post is retried soon.
+                Some(Next::Sleep(self.retry_delay(), Activity::WaitingOnPerson))
+            }
+        }
+    }
+
+    fn approval_message(&self, record: &DeploymentRecord, wait: &ApprovalState) -> Message {
+        render::approval_request(
+            record,
+            wait,
+            &self.shared.policy.approvers(&record.service),
+            self.shared
+                .policy
+                .required_approvals(&record.service)
+                .max(1),
+            self.approval_deadline(wait),
+        )
+    }
+
+    /// Updates the approval request to show the decision (best effort).
+    pub(super) async fn refresh_approval_request(&mut self, record: &DeploymentRecord) {
+        let Some(wait) = record.approval.as_ref() else {
+            return;
+        };
+        let Some(id) = &wait.message else {
+            return;
+        };
+        let posted = PostedMessage {
+            channel: record.channel.clone(),
+            id: id.clone(),
+        };
+        let message = self.approval_message(record, wait);
+        if self.rendered_request == Some(message.fingerprint()) {
+            return;
+        }
+        match self.shared.chat.update(&posted, &message).await {
+            Ok(()) => self.rendered_request = Some(message.fingerprint()),
+            Err(error) => {
+                tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the approval request; will retry");
+            }
+        }
+    }
+}
+
+/// The comment sent with the bot's signal: who decided, where.
+fn signal_comment(record: &DeploymentRecord, wait: &ApprovalState, decision: Signal) -> String {
+    match decision {
+        Signal::Approve => format!(
+            "Approved in chat by {} (release {}, channel {}, thread {}).",
+            join(&wait.approvers()),
+            record.id,
+            record.channel,
+            record.thread.as_ref().map_or("-", |t| t.as_str())
+        ),
+        Signal::Reject => {
+            let rejection = wait.rejection.as_ref();
+            format!(
+                "Rejected in chat by {} (release {}, channel {}): {}",
+                rejection.and_then(|r| r.by.as_ref()).map_or_else(
+                    || "chatdeploy (approval timeout)".to_owned(),
+                    ToString::to_string
+                ),
+                record.id,
+                record.channel,
+                rejection.and_then(|r| r.reason.clone()).unwrap_or_default()
+            )
+        }
+    }
+}
+
+fn join(users: &[UserId]) -> String {
+    users
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The comments of a step's decisions of one kind made outside chat.
+fn comments(step: &StepSnapshot, decision: Signal) -> Option<String> {
+    let comments: Vec<String> = step
+        .decisions
+        .iter()
+        .filter(|d| !d.by_bot && d.decision == decision)
+        .filter_map(|d| d.comment.clone())
+        .collect();
+    (!comments.is_empty()).then(|| comments.join("; "))
+}
+
+/// How `wait` ended, from the backend's outcome of its step: who decided
+/// is who the backend says decided; the bot's own decisions are the ones
+/// chat made (or chatdeploy's deadline).
+pub(super) fn end_of_wait(
+    wait: &ApprovalState,
+    outcome: &WaitOutcome,
+    cancelled_by: Option<&UserId>,
+) -> WaitEnd {
+    let chat_rejection = || match wait.rejection.as_ref() {
+        Some(Rejection { by: Some(user), reason, .. }) => Some(WaitEnd::Rejected {
+            by: Actor::User(user.clone()),
+            reason: reason.clone(),
+        }),
+        Some(Rejection { by: None, .. }) => Some(WaitEnd::TimedOut { in_backend: false }),
+        None => None,
+    };
+    match outcome {
+        WaitOutcome::Approved { decisions } => WaitEnd::Approved {
+            in_chat: if decisions.iter().any(|d| d.by_bot) {
+                wait.approvers()
+            } else {
+                Vec::new()
+            },
+            outside: decisions
+                .iter()
+                .filter(|d| !d.by_bot)
+                .map(|d| d.approver.clone())
+                .collect(),
+        },
+        WaitOutcome::Rejected { decision } if decision.by_bot => {
+            chat_rejection().unwrap_or_else(|| WaitEnd::Rejected {
+                by: Actor::Backend(decision.approver.clone()),
+                reason: decision.comment.clone(),
+            })
+        }
+        WaitOutcome::Rejected { decision } => WaitEnd::Rejected {
+            by: Actor::Backend(decision.approver.clone()),
+            reason: decision.comment.clone(),
+        },
+        WaitOutcome::TimedOut => WaitEnd::TimedOut { in_backend: true },
+        // A stop chatdeploy sent after a refused signal ends the wait as
+        // the decision chat made (or its deadline); any other stop is a
+        // cancellation, in chat or outside it.
+        WaitOutcome::Cancelled => match wait.refused.as_ref().and(wait.decision) {
+            Some(Signal::Reject) => chat_rejection().unwrap_or(WaitEnd::Cancelled {
+                by: cancelled_by.cloned(),
+            }),
+            _ => WaitEnd::Cancelled {
+                by: cancelled_by.cloned(),
+            },
+        },
+        WaitOutcome::Failed { message } => WaitEnd::Failed {
+            message: message.clone(),
+        },
+    }
+}
