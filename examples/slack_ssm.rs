@@ -200,6 +200,7 @@ async fn check(args: &Args) -> anyhow::Result<ExitCode> {
                                 problems += 1;
                                 println!("FAIL  {finding}");
                             }
+                            problems += check_gate(&backend, service).await;
                         }
                         Err(BackendError::NotFound { .. }) => {
                             problems += 1;
@@ -259,6 +260,46 @@ async fn check(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         println!("preflight found {problems} problem(s)");
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The approval gate of a service whose approval lives in its document;
+/// returns the number of problems found.
+async fn check_gate(backend: &SsmBackend, service: &chatdeploy::core::Service) -> usize {
+    use chatdeploy::core::catalog::ApprovalMode;
+    if service.approval_mode() != ApprovalMode::Document {
+        return 0;
+    }
+    let request = preflight::sample_request(service);
+    match backend.approval_gate(&request).await {
+        Ok(gate) => {
+            let (findings, warnings) = preflight::check_gate(service, &gate);
+            for warning in &warnings {
+                println!("warn  service {}: {warning}", service.name());
+            }
+            if findings.is_empty() {
+                let steps: Vec<&str> = gate.steps.iter().map(|s| s.name.as_str()).collect();
+                println!(
+                    "ok    {}: approval step {} answerable by the bot ({})",
+                    service.name(),
+                    steps.join(", "),
+                    gate.identity
+                );
+            }
+            for finding in &findings {
+                println!("FAIL  {finding}");
+            }
+            findings.len()
+        }
+        Err(error) => {
+            println!(
+                "FAIL  service {}: cannot verify the approval step of document {}: {}",
+                service.name(),
+                service.document(),
+                error.user_message()
+            );
+            1
+        }
     }
 }
 

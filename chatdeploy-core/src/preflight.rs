@@ -4,8 +4,9 @@
 
 use std::fmt;
 
-use crate::backend::DocumentDescription;
-use crate::catalog::Service;
+use crate::backend::{ApprovalGate, DocumentDescription, StartRequest};
+use crate::catalog::{ApprovalMode, Service, TemplateContext};
+use crate::ids::{DeploymentId, EventId, UserId};
 
 /// One problem a preflight check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,14 @@ pub enum Finding {
         document: String,
         /// The parameter.
         parameter: String,
+    },
+    /// The service's approval lives in its document, but the document has
+    /// no approval step the bot may answer: every start is refused.
+    ApprovalGate {
+        /// The service.
+        service: String,
+        /// What is wrong and what to change.
+        problem: String,
     },
     /// The template provides a parameter the document does not declare:
     /// SSM refuses unknown parameters, so every start would be refused.
@@ -45,6 +54,7 @@ impl fmt::Display for Finding {
                 "service {service}: document {document} requires parameter {parameter}, but \
                  `parameters` does not set it; add {parameter} = \"…\" to [services.{service}]"
             ),
+            Self::ApprovalGate { service, problem } => write!(f, "service {service}: {problem}"),
             Self::UndeclaredParameter {
                 service,
                 document,
@@ -83,6 +93,51 @@ pub fn check_parameters(service: &Service, document: &DocumentDescription) -> Ve
             }),
     );
     findings
+}
+
+/// A start request as a release of `service` would make, with sample
+/// values (the version example, a check requester), so that a backend can
+/// describe the document's approval gate before any release.
+pub fn sample_request(service: &Service) -> StartRequest {
+    let version = service.version_example().unwrap_or("0");
+    let environment = service.default_environment();
+    let context = TemplateContext {
+        service: service.name(),
+        version,
+        env: environment,
+        requester: "preflight",
+        deployment_id: "d-preflight",
+        ticket: None,
+    };
+    StartRequest {
+        deployment: DeploymentId::new("d-preflight"),
+        service: service.name().to_owned(),
+        version: version.to_owned(),
+        environment: environment.to_owned(),
+        requester: UserId::new("preflight"),
+        document: service.document().to_owned(),
+        document_version: service.document_version().map(str::to_owned),
+        parameters: service.render_parameters(&context),
+        idempotency_token: crate::backend::idempotency_token(&EventId::new("preflight"), "start"),
+    }
+}
+
+/// Checks a service's approval gate: a service whose approval lives in its
+/// document needs an approval step the bot may answer (the start is
+/// refused otherwise); the rest are warnings worth fixing.
+pub fn check_gate(service: &Service, gate: &ApprovalGate) -> (Vec<Finding>, Vec<String>) {
+    if service.approval_mode() != ApprovalMode::Document {
+        return (Vec::new(), Vec::new());
+    }
+    let findings = gate
+        .refusal(service.document())
+        .map(|problem| Finding::ApprovalGate {
+            service: service.name().to_owned(),
+            problem,
+        })
+        .into_iter()
+        .collect();
+    (findings, gate.warnings(service.document()))
 }
 
 #[cfg(test)]

@@ -495,6 +495,13 @@ fn invalid_cases() -> Vec<Invalid> {
             problem: |p| matches!(p, CatalogProblem::InvalidDuration { .. }),
         },
         Invalid {
+            name: "a timeout that would overflow a date",
+            toml: format!("{HEADER}[approval]\ntimeout = \"100000000d\"\n{APP}"),
+            at: "t.toml:6:11",
+            says: &["longer than 30d, the most allowed"],
+            problem: |p| matches!(p, CatalogProblem::InvalidDuration { .. }),
+        },
+        Invalid {
             name: "zero min_approvals",
             toml: format!("{HEADER}[approval]\nmin_approvals = 0\n{APP}"),
             at: "t.toml:6:17",

@@ -20,6 +20,13 @@ pub(crate) enum DurationError {
     Zero,
     /// Too large to represent.
     Overflow,
+    /// Longer than the setting allows.
+    TooLong {
+        /// The longest allowed, as written in the configuration.
+        max: &'static str,
+        /// Why there is a limit.
+        why: &'static str,
+    },
 }
 
 impl DurationError {
@@ -37,6 +44,7 @@ impl DurationError {
             }
             Self::Zero => "it must be longer than zero".to_owned(),
             Self::Overflow => "it is too long".to_owned(),
+            Self::TooLong { max, why } => format!("it is longer than {max}, the most allowed ({why})"),
         }
     }
 }
@@ -90,9 +98,40 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_secs(total))
 }
 
+/// Like [`parse_duration`], refusing anything longer than `max` (written
+/// as `max_text`, with `why` for the person reading the error): configured
+/// durations are added to dates, so they are bounded at load.
+pub(crate) fn parse_duration_at_most(
+    text: &str,
+    max: Duration,
+    max_text: &'static str,
+    why: &'static str,
+) -> Result<Duration, DurationError> {
+    let duration = parse_duration(text)?;
+    if duration > max {
+        return Err(DurationError::TooLong { max: max_text, why });
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_durations_say_the_limit() {
+        let max = Duration::from_secs(30 * 86_400);
+        assert_eq!(
+            parse_duration_at_most("2h", max, "30d", "x"),
+            Ok(Duration::from_secs(7_200))
+        );
+        let error = parse_duration_at_most("100000000d", max, "30d", "AWS waits 30 days at most")
+            .unwrap_err();
+        assert_eq!(
+            error.reason(),
+            "it is longer than 30d, the most allowed (AWS waits 30 days at most)"
+        );
+    }
 
     #[test]
     fn parses_single_and_combined_units() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::duration::parse_duration;
+use super::duration::parse_duration_at_most;
 use super::error::{CatalogProblem, LoadCatalogError};
 use super::raw::{RawApproval, RawCatalog, RawRoles, RawService, SpannedList, SpannedString};
 use super::{ApprovalSettings, Catalog, ChatSettings, Roles};
@@ -15,6 +15,9 @@ use crate::ids::{ChannelId, Principal};
 
 /// Default for `[approval] timeout`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// The longest approval timeout: SSM's `aws:approve` waits 30 days at most.
+const MAX_APPROVAL_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Parses and validates `text`; `origin` names it in error messages.
 pub(super) fn build(text: &str, origin: &str) -> Result<Catalog> {
@@ -205,7 +208,13 @@ impl Validator<'_> {
             None => 1,
         };
         let timeout = match &raw.timeout {
-            Some(value) => parse_duration(value.get_ref()).map_err(|e| {
+            Some(value) => parse_duration_at_most(
+                value.get_ref(),
+                MAX_APPROVAL_TIMEOUT,
+                "30d",
+                "an aws:approve step waits 30 days at most",
+            )
+            .map_err(|e| {
                 let problem = CatalogProblem::InvalidDuration {
                     value: value.get_ref().clone(),
                     reason: e.reason(),

@@ -55,8 +55,7 @@ impl Request<'_> {
 
 pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
     let at = shared.clock.now();
-    let expires =
-        at + chrono::Duration::from_std(shared.dedupe_ttl).unwrap_or(chrono::Duration::days(1));
+    let expires = super::render::add_duration(at, shared.dedupe_ttl);
     match shared.state.remember_event(&event.id, expires).await {
         Ok(true) => {}
         Ok(false) => {
