@@ -214,7 +214,7 @@ chatdeploy_pg_main() {
             return $status
             ;;
         *)
-            sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
             return 2
             ;;
     esac
