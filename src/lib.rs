@@ -8,7 +8,9 @@
 //! - `core` (always): commands, catalog, the traits and the engine;
 //! - `aws`: the SSM Automation backend;
 //! - `slack`: the Slack chat surface and listeners;
-//! - `sqlite`: the SQLite state store and audit sink.
+//! - `sqlite`: the SQLite state store and audit sink;
+//! - `postgres` (not a default): the PostgreSQL state store and audit sink,
+//!   for several replicas sharing one database.
 
 pub use chatdeploy_core as core;
 pub use chatdeploy_core::{Command, ParseCommandError, parse};
@@ -21,3 +23,6 @@ pub use chatdeploy_slack as slack;
 
 #[cfg(feature = "sqlite")]
 pub use chatdeploy_sqlite as sqlite;
+
+#[cfg(feature = "postgres")]
+pub use chatdeploy_postgres as postgres;
