@@ -7,6 +7,7 @@
 //! - `emulator` (feature `emulator`): `SsmEmulator`, an in-process SSM
 //!   Automation emulator speaking awsJson 1.1 on loopback, for tests.
 
+mod arn;
 mod backend;
 mod errors;
 mod http;
