@@ -14,10 +14,12 @@ use chatdeploy_core::{DeploymentId, ExecutionId, UserId};
 pub const DOCUMENT: &str = "Deploy-App";
 pub const SAMPLE: &str = include_str!("../fixtures/deploy-app.yml");
 
-/// An emulator with `Deploy-App` and ordinary steps of 50 ms.
+/// An emulator with `Deploy-App`, ordinary steps of 50 ms, and stops that
+/// stay `Cancelling` for 500 ms (long enough to see on a loaded machine).
 pub async fn emulator() -> SsmEmulator {
     SsmEmulator::builder()
         .step_delay(Duration::from_millis(50))
+        .cancel_delay(Duration::from_millis(500))
         .document(DOCUMENT, SAMPLE)
         .start()
         .await
