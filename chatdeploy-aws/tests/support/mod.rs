@@ -2,6 +2,8 @@
 //! pointed at it, and waiting for an execution to reach a state.
 #![allow(dead_code, unreachable_pub, missing_docs)] // each test file uses a subset
 
+pub mod fidelity;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
