@@ -56,9 +56,9 @@ YAML
 
 cargo build -q -p chatdeploy-aws --features emulator --bin ssm-emulator
 # Run the built binary directly so that $! is the emulator itself. Stops
-# stay Cancelling for 3 s, long enough for a CLI call to see it.
+# stay Cancelling for 6 s, long enough for two CLI calls to see it.
 BIN="${CARGO_TARGET_DIR:-target}/debug/ssm-emulator"
-"$BIN" --step-delay-ms 100 --cancel-delay-ms 3000 \
+"$BIN" --step-delay-ms 100 --cancel-delay-ms 6000 \
     --identity "BOBKEY=$BOB" --document "Release-Bob=$WORK/release-bob.yml" \
     >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
 EMULATOR_PID=$!

@@ -14,7 +14,7 @@ use support::fidelity::*;
 async fn emulator_with(document: &str) -> SsmEmulator {
     SsmEmulator::builder()
         .step_delay(Duration::from_millis(20))
-        .cancel_delay(Duration::from_millis(500))
+        .cancel_delay(Duration::from_secs(2))
         .identity("BOBKEY", BOB)
         .document("Release", document)
         .start()
@@ -123,7 +123,7 @@ async fn a_rejection_with_a_comment_is_in_the_outputs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_without_enough_decisions_times_out() {
-    let emulator = emulator_with(&approve_document(&[BOB], 2, "    timeoutSeconds: 1\n")).await;
+    let emulator = emulator_with(&approve_document(&[BOB], 2, "    timeoutSeconds: 3\n")).await;
     let (bot, bob) = (emulator.client(), emulator.client_as("BOBKEY"));
     let id = start(&bot, "Release").await;
     wait_status(&bot, &id, "Waiting").await;
@@ -131,7 +131,7 @@ async fn an_approval_without_enough_decisions_times_out() {
     let done = wait_status(&bot, &id, "TimedOut").await;
     let approve = step(&done, "Approve");
     assert_eq!(approve.step_status().unwrap().as_str(), "TimedOut");
-    assert_eq!(approve.timeout_seconds(), Some(1));
+    assert_eq!(approve.timeout_seconds(), Some(3));
     assert!(
         approve
             .failure_message()
@@ -144,7 +144,7 @@ async fn an_approval_without_enough_decisions_times_out() {
         done.execution_start_time().unwrap(),
         done.execution_end_time().unwrap(),
     );
-    assert!(end.as_secs_f64() - start.as_secs_f64() >= 1.0);
+    assert!(end.as_secs_f64() - start.as_secs_f64() >= 3.0);
     assert_eq!(done.progress_counters().unwrap().timed_out_steps(), 1);
     let late = signal(&bob, &id, SignalType::Approve, None)
         .await

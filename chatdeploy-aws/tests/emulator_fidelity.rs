@@ -397,10 +397,12 @@ async fn rate_limits_throttle_one_operation() {
     let emulator = emulator().await;
     let client = emulator.client();
     let id = start(&client, "Quick").await;
-    emulator.rate_limit("GetAutomationExecution", 1.0, 2);
+    // One call every 10 s after a burst of two: the third is over the rate
+    // however slow the machine.
+    emulator.rate_limit("GetAutomationExecution", 0.1, 2);
     get(&client, &id).await;
     get(&client, &id).await;
-    // The SDK retries within ~100 ms; the bucket refills in a second.
+    // The SDK's retries (within ~100 ms) are throttled too.
     let err = client
         .get_automation_execution()
         .automation_execution_id(&id)

@@ -17,11 +17,11 @@ pub const DOCUMENT: &str = "Deploy-App";
 pub const SAMPLE: &str = include_str!("../fixtures/deploy-app.yml");
 
 /// An emulator with `Deploy-App`, ordinary steps of 50 ms, and stops that
-/// stay `Cancelling` for 500 ms (long enough to see on a loaded machine).
+/// stay `Cancelling` for 1 s (long enough to see on a loaded machine).
 pub async fn emulator() -> SsmEmulator {
     SsmEmulator::builder()
         .step_delay(Duration::from_millis(50))
-        .cancel_delay(Duration::from_millis(500))
+        .cancel_delay(Duration::from_secs(1))
         .document(DOCUMENT, SAMPLE)
         .start()
         .await
