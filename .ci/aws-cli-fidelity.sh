@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Emulator fidelity: drive a running ssm-emulator with the AWS CLI, which
 # parses every response against SSM's service model; any response it cannot
-# parse (or any error) fails this script.
+# parse (or any error) fails this script. Covered: documents, a release
+# approved by the default identity, a second principal (bob) approving by
+# his access key while the bot is refused, parameter constraints, stops
+# through Cancelling, filtered and paged listings, step listings,
+# get-document, and STS get-caller-identity on the same endpoint.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,10 +31,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
+BOB=arn:aws:iam::123456789012:user/bob
+# Approved by bob only; the release tag must look like r-1.2.3.
+cat >"$WORK/release-bob.yml" <<YAML
+schemaVersion: '0.3'
+parameters:
+  ReleaseVersion:
+    type: String
+    allowedPattern: '^r-\d+\.\d+\.\d+\$'
+mainSteps:
+  - name: Approve
+    action: aws:approve
+    timeoutSeconds: 600
+    inputs:
+      Message: 'Release {{ ReleaseVersion }}?'
+      MinRequiredApprovals: 1
+      Approvers:
+        - $BOB
+  - name: Rollout
+    action: aws:sleep
+    inputs:
+      Duration: PT0.2S
+YAML
+
 cargo build -q -p chatdeploy-aws --features emulator --bin ssm-emulator
-# Run the built binary directly so that $! is the emulator itself.
+# Run the built binary directly so that $! is the emulator itself. Stops
+# stay Cancelling for 6 s, long enough for two CLI calls to see it.
 BIN="${CARGO_TARGET_DIR:-target}/debug/ssm-emulator"
-"$BIN" --step-delay-ms 100 >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
+"$BIN" --step-delay-ms 100 --cancel-delay-ms 6000 \
+    --identity "BOBKEY=$BOB" --document "Release-Bob=$WORK/release-bob.yml" \
+    >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
 EMULATOR_PID=$!
 
 URL=""
@@ -54,6 +84,31 @@ ssm() {
         cp "$out" "$WORK/response-$(date +%s%N)-$1.json"
     fi
     cat "$out"
+}
+
+# Like ssm, for `aws sts`; recorded for the model check as sts-<command>.
+sts() {
+    local out="$WORK/last-sts.json"
+    aws --endpoint-url "$URL" --output json sts "$@" >"$out"
+    python3 -m json.tool "$out" >/dev/null
+    cp "$out" "$WORK/response-$(date +%s%N)-sts-$1.json"
+    cat "$out"
+}
+
+# Runs a CLI command that must fail with the error code $1.
+expect_error() {
+    local code=$1
+    shift
+    if aws --endpoint-url "$URL" --output json "$@" >/dev/null 2>"$WORK/err"; then
+        echo "expected $code from: aws $*" >&2
+        exit 1
+    fi
+    grep -q "($code)" "$WORK/err" || { echo "expected $code from: aws $*" >&2; cat "$WORK/err" >&2; exit 1; }
+}
+
+# Reads a JSON file's value at a Python expression over `d`.
+jq_py() {
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }
 
 # Polls get-automation-execution until the status is $2.
@@ -90,6 +145,113 @@ listing = json.load(open(sys.argv[1]))["AutomationExecutionMetadataList"]
 assert [e["AutomationExecutionId"] for e in listing] == [sys.argv[2]], listing
 assert listing[0]["AutomationExecutionStatus"] == "Success", listing
 PY
+
+# A start whose parameter breaks allowedPattern is refused.
+expect_error InvalidAutomationExecutionParametersException \
+    ssm start-automation-execution --document-name Release-Bob --parameters ReleaseVersion=1.2.3
+grep -q 'Parameter "ReleaseVersion" failed to satisfy constraint: allowedPattern' "$WORK/err" \
+    || { cat "$WORK/err" >&2; exit 1; }
+
+# Bob approves with his own access key; the bot, not listed, is refused.
+BOB_ID=$(ssm start-automation-execution --document-name Release-Bob \
+        --parameters ReleaseVersion=r-1.2.3 \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["AutomationExecutionId"])')
+wait_status "$BOB_ID" Waiting
+expect_error InvalidAutomationSignalException \
+    ssm send-automation-signal --automation-execution-id "$BOB_ID" --signal-type Approve
+AWS_ACCESS_KEY_ID=BOBKEY ssm send-automation-signal --automation-execution-id "$BOB_ID" \
+    --signal-type Approve --payload Comment="bob approves" >/dev/null
+wait_status "$BOB_ID" Success
+ssm get-automation-execution --automation-execution-id "$BOB_ID" >"$WORK/bob.json"
+python3 - "$WORK/bob.json" "$BOB" <<'PY'
+import json, sys
+execution = json.load(open(sys.argv[1]))["AutomationExecution"]
+approve = next(s for s in execution["StepExecutions"] if s["StepName"] == "Approve")
+assert approve["Outputs"]["ApprovalStatus"] == ["Approved"], approve
+decisions = [json.loads(d) for d in approve["Outputs"]["ApproverDecisions"]]
+assert decisions == [{**decisions[0], "Approver": sys.argv[2], "Decision": "Approve",
+                      "Comment": "bob approves"}], decisions
+assert decisions[0]["ApprovalDecisionTime"].endswith("Z"), decisions
+assert approve["TimeoutSeconds"] == 600, approve
+PY
+
+# A stop: Cancelling first, then Cancelled with end times.
+STOP_ID=$(ssm start-automation-execution --document-name Release-Bob \
+        --parameters ReleaseVersion=r-1.2.4 \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["AutomationExecutionId"])')
+wait_status "$STOP_ID" Waiting
+ssm stop-automation-execution --automation-execution-id "$STOP_ID" >/dev/null
+ssm get-automation-execution --automation-execution-id "$STOP_ID" >"$WORK/stopping.json"
+[[ $(jq_py "$WORK/stopping.json" 'd["AutomationExecution"]["AutomationExecutionStatus"]') == Cancelling ]] \
+    || { cat "$WORK/stopping.json" >&2; exit 1; }
+expect_error InvalidAutomationStatusUpdateException \
+    ssm stop-automation-execution --automation-execution-id "$STOP_ID"
+wait_status "$STOP_ID" Cancelled
+ssm get-automation-execution --automation-execution-id "$STOP_ID" >"$WORK/stopped.json"
+python3 - "$WORK/stopped.json" <<'PY'
+import json, sys
+execution = json.load(open(sys.argv[1]))["AutomationExecution"]
+assert "ExecutionEndTime" in execution, execution
+approve = next(s for s in execution["StepExecutions"] if s["StepName"] == "Approve")
+assert approve["StepStatus"] == "Cancelled" and "ExecutionEndTime" in approve, approve
+PY
+
+# Listings: filters, the CLI's own paging (--page-size sends MaxResults and
+# follows NextToken), and --max-items with its resume token.
+for version in 2.0.0 2.0.1 2.0.2 2.0.3; do
+    ssm start-automation-execution --document-name Release-Bob \
+        --parameters ReleaseVersion=r-$version >/dev/null
+done
+ssm describe-automation-executions --page-size 2 \
+    --filters Key=DocumentNamePrefix,Values=Release- >"$WORK/paged.json"
+[[ $(jq_py "$WORK/paged.json" 'len(d["AutomationExecutionMetadataList"])') == 6 ]] \
+    || { cat "$WORK/paged.json" >&2; exit 1; }
+ssm describe-automation-executions --max-items 3 \
+    --filters Key=ExecutionStatus,Values=Waiting >"$WORK/first.json"
+[[ $(jq_py "$WORK/first.json" 'len(d["AutomationExecutionMetadataList"])') == 3 ]]
+TOKEN=$(jq_py "$WORK/first.json" 'd["NextToken"]')
+ssm describe-automation-executions --max-items 3 --starting-token "$TOKEN" \
+    --filters Key=ExecutionStatus,Values=Waiting >"$WORK/rest.json"
+python3 - "$WORK/first.json" "$WORK/rest.json" <<'PY'
+import json, sys
+first, rest = (json.load(open(p))["AutomationExecutionMetadataList"] for p in sys.argv[1:])
+ids = [e["AutomationExecutionId"] for e in first + rest]
+assert len(ids) == 4 and len(set(ids)) == 4, ids
+assert all(e["AutomationExecutionStatus"] == "Waiting" for e in first + rest)
+starts = [e["ExecutionStartTime"] for e in first + rest]
+assert starts == sorted(starts, reverse=True), starts
+PY
+expect_error InvalidFilterKey \
+    ssm describe-automation-executions --filters Key=Colour,Values=blue
+expect_error InvalidFilterValue \
+    ssm describe-automation-executions --filters Key=StartTimeBefore,Values=yesterday
+expect_error InvalidNextToken \
+    ssm describe-automation-executions --starting-token "$(printf '{"NextToken": "forged"}' | base64)"
+ssm describe-automation-executions \
+    --filters Key=StartTimeAfter,Values=2020-01-01T00:00:00Z Key=AutomationType,Values=Local >/dev/null
+
+# Step executions, one page at a time and filtered.
+ssm describe-automation-step-executions --automation-execution-id "$BOB_ID" --page-size 1 \
+    >"$WORK/steps.json"
+[[ $(jq_py "$WORK/steps.json" '[s["StepName"] for s in d["StepExecutions"]]') == "['Approve', 'Rollout']" ]] \
+    || { cat "$WORK/steps.json" >&2; exit 1; }
+ssm describe-automation-step-executions --automation-execution-id "$BOB_ID" --reverse-order \
+    --filters Key=StepExecutionStatus,Values=Success Key=Action,Values=aws:sleep >"$WORK/steps.json"
+[[ $(jq_py "$WORK/steps.json" '[s["StepName"] for s in d["StepExecutions"]]') == "['Rollout']" ]]
+
+# Documents as created, and converted.
+ssm get-document --name Release-Bob >"$WORK/doc.json"
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["Content"] == open(sys.argv[2]).read()' \
+    "$WORK/doc.json" "$WORK/release-bob.yml"
+ssm get-document --name Deploy-App --document-format JSON >"$WORK/doc.json"
+jq_py "$WORK/doc.json" 'json.loads(d["Content"])["mainSteps"][0]["name"]' | grep -qx UpdateParameter
+expect_error InvalidDocumentVersion ssm get-document --name Deploy-App --document-version 7
+
+# STS on the same endpoint: the ARN each access key is mapped to.
+AWS_ACCESS_KEY_ID=BOBKEY sts get-caller-identity >"$WORK/me.json"
+[[ $(jq_py "$WORK/me.json" 'd["Arn"]') == "$BOB" ]] || { cat "$WORK/me.json" >&2; exit 1; }
+[[ $(jq_py "$WORK/me.json" 'd["Account"]') == 123456789012 ]]
+sts get-caller-identity | grep -q 'role/chatdeploy'
 
 # Stricter than the CLI's parser: every member of every response is one the
 # model defines, with its type, enum value and no nulls.
@@ -135,10 +297,12 @@ def check(shape, value, path):
     elif kind == "boolean":
         if not isinstance(value, bool):
             problems.append(f"{path}: not a boolean")
+models = {"ssm": model, "sts": botocore.session.get_session().get_service_model("sts")}
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "response-*.json"))):
     command = re.match(r"response-\d+-(.+)\.json", os.path.basename(path)).group(1)
+    service, command = command.split("-", 1) if command.startswith("sts-") else ("ssm", command)
     op = "".join(part.capitalize() for part in command.split("-"))
-    check(model.operation_model(op).output_shape, json.load(open(path)), op)
+    check(models[service].operation_model(op).output_shape, json.load(open(path)), op)
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)

@@ -200,7 +200,7 @@ async fn check(args: &Args) -> anyhow::Result<ExitCode> {
                                 problems += 1;
                                 println!("FAIL  {finding}");
                             }
-                            problems += check_gate(&backend, service).await;
+                            problems += check_gate(backend, service).await;
                         }
                         Err(BackendError::NotFound { .. }) => {
                             problems += 1;

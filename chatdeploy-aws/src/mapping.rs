@@ -152,7 +152,10 @@ fn outcome(
     decisions: &[ApprovalDecisionRecord],
     failure: Option<&str>,
 ) -> Option<WaitOutcome> {
-    let rejection = decisions.iter().rev().find(|d| d.decision == Signal::Reject);
+    let rejection = decisions
+        .iter()
+        .rev()
+        .find(|d| d.decision == Signal::Reject);
     match status {
         StepStatus::Succeeded => Some(WaitOutcome::Approved {
             decisions: decisions
@@ -375,8 +378,8 @@ mod tests {
 
     #[test]
     fn approval_outcomes_follow_the_step() {
-        let bot = "arn:aws:sts::1:assumed-role/chatdeploy/s";
-        let entry = r#"{"Approver":"arn:aws:iam::1:role/chatdeploy","Decision":"Approve","ApprovalDecisionTime":"2026-04-06T07:22:51.034463Z","Comment":"ok"}"#;
+        let bot = "arn:aws:sts::123456789012:assumed-role/chatdeploy/s";
+        let entry = r#"{"Approver":"arn:aws:iam::123456789012:role/chatdeploy","Decision":"Approve","ApprovalDecisionTime":"2026-04-06T07:22:51.034463Z","Comment":"ok"}"#;
         let outputs = HashMap::from([
             ("ApprovalStatus".to_owned(), vec!["Approved".to_owned()]),
             ("ApproverDecisions".to_owned(), vec![entry.to_owned()]),
@@ -395,7 +398,11 @@ mod tests {
             (Ssm::Waiting, None),
             (Ssm::Pending, None),
         ] {
-            assert_eq!(step(&approve_step(status.clone(), None), Some(bot)).outcome, expected, "{status:?}");
+            assert_eq!(
+                step(&approve_step(status.clone(), None), Some(bot)).outcome,
+                expected,
+                "{status:?}"
+            );
         }
         // Failed without a rejection: a failure, not a rejection.
         assert!(matches!(

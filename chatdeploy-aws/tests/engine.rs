@@ -192,7 +192,7 @@ async fn approval_in_the_aws_cli_is_noticed() {
     let ask = &w.thread(&id).await[1];
     assert!(
         ask.text
-            .contains("decided outside chat by arn:aws:iam::123456789012:user/ops"),
+            .contains("approved by arn:aws:iam::123456789012:user/ops in the AWS console"),
         "{}",
         ask.text
     );

@@ -89,13 +89,14 @@ async fn full_release_with_approval() {
     assert_eq!(emulator.call_count("SendAutomationSignal"), 1);
     assert_eq!(emulator.executions(), 1);
 
-    // The approval step no longer waits: a second signal is "already decided".
+    // The approval step no longer waits: SSM refuses a second signal (the
+    // engine reads the execution again to tell this from a refusal).
     let late = backend
         .signal(&id, Signal::Approve, "again")
         .await
         .unwrap_err();
     assert!(
-        matches!(late, BackendError::InvalidState { .. }),
+        matches!(late, BackendError::SignalRefused { .. }),
         "{late:?}"
     );
 }
@@ -131,9 +132,22 @@ async fn cancel_stops_the_execution() {
     let id = backend.start(&request("r-1.0.0")).await.unwrap();
     wait_for(&backend, &id, |s| s.waiting_for_approval.is_some()).await;
     backend.cancel(&id).await.unwrap();
-    let done = backend.snapshot(&id).await.unwrap();
+    // As SSM does, the execution is Cancelling for a moment, then Cancelled.
+    let cancelling = backend.snapshot(&id).await.unwrap();
+    assert_eq!(cancelling.status, ExecutionStatus::Cancelling);
+    assert_eq!(
+        cancelling.step("Approve").unwrap().status,
+        StepStatus::Waiting
+    );
+    let again = backend.cancel(&id).await.unwrap_err();
+    assert!(
+        matches!(again, BackendError::InvalidState { .. }),
+        "{again:?}"
+    );
+    let done = wait_for(&backend, &id, |s| s.status.is_terminal()).await;
     assert_eq!(done.status, ExecutionStatus::Cancelled);
     assert_eq!(done.step("Approve").unwrap().status, StepStatus::Cancelled);
+    assert!(done.ended_at.is_some());
     let again = backend.cancel(&id).await.unwrap_err();
     assert!(
         matches!(again, BackendError::InvalidState { .. }),
@@ -144,7 +158,7 @@ async fn cancel_stops_the_execution() {
         .await
         .unwrap_err();
     assert!(
-        matches!(signal, BackendError::InvalidState { .. }),
+        matches!(signal, BackendError::SignalRefused { .. }),
         "{signal:?}"
     );
 }

@@ -94,7 +94,10 @@ async fn a_document_the_bot_cannot_approve_never_starts() {
         thread.contains("is not an approver of document Deploy-App's approval step Approve"),
         "{thread}"
     );
-    assert!(thread.contains("add the bot's role to the step's Approvers"), "{thread}");
+    assert!(
+        thread.contains("add the bot's role to the step's Approvers"),
+        "{thread}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,12 +106,23 @@ async fn an_execution_that_skips_its_approval_step_is_reported_as_a_bypass() {
     let id = released(h.say(ALICE, "deploy branchy r-1.0.0").await);
     h.wait(Duration::from_secs(60)).await;
     let record = h.record(&id).await;
-    assert_eq!(record.stage, Stage::Succeeded, "the backend says it succeeded");
+    assert_eq!(
+        record.stage,
+        Stage::Succeeded,
+        "the backend says it succeeded"
+    );
     assert!(record.bypassed.is_some());
     let summary = h.thread(&id).await.pop().unwrap();
-    assert!(summary.text.starts_with("APPROVAL BYPASSED:"), "{}", summary.text);
+    assert!(
+        summary.text.starts_with("APPROVAL BYPASSED:"),
+        "{}",
+        summary.text
+    );
     let plain = summary.to_plain_text();
-    assert!(plain.contains("without ever waiting at an approval step"), "{plain}");
+    assert!(
+        plain.contains("without ever waiting at an approval step"),
+        "{plain}"
+    );
     assert!(plain.contains("Approve"), "names the step: {plain}");
     assert!(!plain.contains("Approved by"), "{plain}");
     assert_eq!(h.count(AuditAction::ApprovalBypassed), 1);
@@ -143,16 +157,29 @@ async fn an_unreadable_execution_is_said_in_the_thread_then_cleared() {
     ));
     tokio::time::sleep(Duration::from_secs(5 * 60)).await;
     let thread = h.thread_text(&h.thread(&id).await);
-    assert!(thread.contains("chatdeploy cannot read execution exec-1"), "{thread}");
-    assert!(thread.contains("ssm:GetAutomationExecution"), "AWS's words kept: {thread}");
-    assert_eq!(h.record(&id).await.stage, Stage::Running, "no outcome is made up");
+    assert!(
+        thread.contains("chatdeploy cannot read execution exec-1"),
+        "{thread}"
+    );
+    assert!(
+        thread.contains("ssm:GetAutomationExecution"),
+        "AWS's words kept: {thread}"
+    );
+    assert_eq!(
+        h.record(&id).await.stage,
+        Stage::Running,
+        "no outcome is made up"
+    );
 
     h.backend.set_unreadable(None);
     h.wait(Duration::from_secs(5 * 60)).await;
     let record = h.record(&id).await;
     assert_eq!(record.stage, Stage::Succeeded);
     let thread = h.thread_text(&h.thread(&id).await);
-    assert!(thread.contains("can read execution exec-1 again"), "{thread}");
+    assert!(
+        thread.contains("can read execution exec-1 again"),
+        "{thread}"
+    );
     let notices = thread.matches("chatdeploy cannot read execution").count();
     assert_eq!(notices, 1, "said once, not at every retry: {thread}");
 }

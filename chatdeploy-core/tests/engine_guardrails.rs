@@ -320,7 +320,9 @@ async fn read_only_commands_answer_in_the_thread() {
     h.say_in("C0RANDOM", EVE, "history docs").await;
     let history = reply(&h);
     assert!(
-        history.contains("r-1.0.0 to production: succeeded (requested by <@U0ALICE>, no approval, deploy"),
+        history.contains(
+            "r-1.0.0 to production: succeeded (requested by <@U0ALICE>, no approval, deploy"
+        ),
         "{history}"
     );
 

@@ -83,8 +83,20 @@ fn expectation(act: Act) -> Expect {
             never: &["outside chat", "AWS console"],
             audit: vec![
                 (A::Approved, approve, Some(BOB), None, None),
-                (A::Signalled, approve, None, None, Some("Approved in chat by U0BOB")),
-                (A::ApprovalRecorded, approve, None, Some(SCRIPTED_BOT_ARN), Some("U0BOB")),
+                (
+                    A::Signalled,
+                    approve,
+                    None,
+                    None,
+                    Some("Approved in chat by U0BOB"),
+                ),
+                (
+                    A::ApprovalRecorded,
+                    approve,
+                    None,
+                    Some(SCRIPTED_BOT_ARN),
+                    Some("U0BOB"),
+                ),
                 (A::Succeeded, None, None, None, None),
             ],
             ended_by: None,
@@ -101,10 +113,34 @@ fn expectation(act: Act) -> Expect {
             ],
             never: &["approved by", "outside chat"],
             audit: vec![
-                (A::Rejected, reject, Some(CAROL), None, Some("smoke tests are red")),
-                (A::Signalled, reject, None, None, Some("smoke tests are red")),
-                (A::ApprovalRecorded, reject, Some(CAROL), Some(SCRIPTED_BOT_ARN), Some("smoke tests are red")),
-                (A::Rejected, None, Some(CAROL), None, Some("smoke tests are red")),
+                (
+                    A::Rejected,
+                    reject,
+                    Some(CAROL),
+                    None,
+                    Some("smoke tests are red"),
+                ),
+                (
+                    A::Signalled,
+                    reject,
+                    None,
+                    None,
+                    Some("smoke tests are red"),
+                ),
+                (
+                    A::ApprovalRecorded,
+                    reject,
+                    Some(CAROL),
+                    Some(SCRIPTED_BOT_ARN),
+                    Some("smoke tests are red"),
+                ),
+                (
+                    A::Rejected,
+                    None,
+                    Some(CAROL),
+                    None,
+                    Some("smoke tests are red"),
+                ),
             ],
             ended_by: Some(Actor::User(CAROL.into())),
             approved_by: &[],
@@ -118,7 +154,13 @@ fn expectation(act: Act) -> Expect {
             audit: vec![
                 (A::Approved, approve, Some(BOB), None, None),
                 (A::Approved, approve, Some(CAROL), None, None),
-                (A::ApprovalRecorded, approve, None, Some(SCRIPTED_BOT_ARN), Some("U0BOB, U0CAROL")),
+                (
+                    A::ApprovalRecorded,
+                    approve,
+                    None,
+                    Some(SCRIPTED_BOT_ARN),
+                    Some("U0BOB, U0CAROL"),
+                ),
             ],
             ended_by: None,
             approved_by: &[BOB, CAROL],
@@ -136,8 +178,20 @@ fn expectation(act: Act) -> Expect {
             never: &["approved by <@U0BOB>", "Approved by: <@U0BOB>"],
             audit: vec![
                 (A::Approved, approve, Some(BOB), None, None),
-                (A::SignalRefused, approve, None, None, Some("is not an approver")),
-                (A::DecidedOutsideChat, approve, None, Some(CONSOLE_HUMAN), None),
+                (
+                    A::SignalRefused,
+                    approve,
+                    None,
+                    None,
+                    Some("is not an approver"),
+                ),
+                (
+                    A::DecidedOutsideChat,
+                    approve,
+                    None,
+                    Some(CONSOLE_HUMAN),
+                    None,
+                ),
                 (A::Succeeded, None, None, None, None),
             ],
             ended_by: None,
@@ -155,8 +209,20 @@ fn expectation(act: Act) -> Expect {
             ],
             never: &["approved by", "Approved by"],
             audit: vec![
-                (A::SignalRefused, approve, None, None, Some("is not an approver")),
-                (A::TimedOut, None, None, None, Some("AWS refused the bot's signal")),
+                (
+                    A::SignalRefused,
+                    approve,
+                    None,
+                    None,
+                    Some("is not an approver"),
+                ),
+                (
+                    A::TimedOut,
+                    None,
+                    None,
+                    None,
+                    Some("AWS refused the bot's signal"),
+                ),
             ],
             ended_by: None,
             approved_by: &[],
@@ -167,7 +233,13 @@ fn expectation(act: Act) -> Expect {
             stage: Stage::Succeeded,
             thread: &["approved by arn:aws:iam::123456789012:user/ops-oncall in the AWS console"],
             never: &["someone outside chat", "approved by <@"],
-            audit: vec![(A::DecidedOutsideChat, approve, None, Some(CONSOLE_HUMAN), None)],
+            audit: vec![(
+                A::DecidedOutsideChat,
+                approve,
+                None,
+                Some(CONSOLE_HUMAN),
+                None,
+            )],
             ended_by: None,
             approved_by: &[],
             approved_outside: &[CONSOLE_HUMAN],
@@ -182,8 +254,20 @@ fn expectation(act: Act) -> Expect {
             ],
             never: &["someone outside chat", "approved by"],
             audit: vec![
-                (A::DecidedOutsideChat, reject, None, Some(CONSOLE_HUMAN), Some("not during the freeze")),
-                (A::Rejected, None, None, Some(CONSOLE_HUMAN), Some("not during the freeze")),
+                (
+                    A::DecidedOutsideChat,
+                    reject,
+                    None,
+                    Some(CONSOLE_HUMAN),
+                    Some("not during the freeze"),
+                ),
+                (
+                    A::Rejected,
+                    None,
+                    None,
+                    Some(CONSOLE_HUMAN),
+                    Some("not during the freeze"),
+                ),
             ],
             ended_by: Some(Actor::Backend(CONSOLE_HUMAN.into())),
             approved_by: &[],
@@ -260,12 +344,16 @@ async fn perform(h: &Harness, id: &DeploymentId, act: Act) {
             h.click(BOB, ButtonAction::Approve, id).await;
         }
         Act::ChatReject => {
-            h.say(CAROL, &format!("reject {id} smoke tests are red")).await;
+            h.say(CAROL, &format!("reject {id} smoke tests are red"))
+                .await;
         }
         Act::TwoApprovals => {
             h.click(BOB, ButtonAction::Approve, id).await;
             h.settle().await;
-            assert!(h.backend.signals().is_empty(), "one approval of two sends nothing");
+            assert!(
+                h.backend.signals().is_empty(),
+                "one approval of two sends nothing"
+            );
             h.click(CAROL, ButtonAction::Approve, id).await;
         }
         Act::RefusedThenConsoleApprove | Act::RefusedUntilDeadline => {
@@ -276,11 +364,17 @@ async fn perform(h: &Harness, id: &DeploymentId, act: Act) {
             assert!(record.approval.unwrap().refused.is_some(), "{act:?}");
             assert_eq!(record.stage, Stage::AwaitingApproval);
             if let Act::RefusedThenConsoleApprove = act {
-                assert!(h.backend.decide_outside(&execution, CONSOLE_HUMAN, Signal::Approve));
+                assert!(
+                    h.backend
+                        .decide_outside(&execution, CONSOLE_HUMAN, Signal::Approve)
+                );
             }
         }
         Act::ConsoleApprove => {
-            assert!(h.backend.decide_outside(&execution, CONSOLE_HUMAN, Signal::Approve));
+            assert!(
+                h.backend
+                    .decide_outside(&execution, CONSOLE_HUMAN, Signal::Approve)
+            );
         }
         Act::ConsoleReject => {
             assert!(h.backend.decide_outside_with(
@@ -304,14 +398,27 @@ async fn perform(h: &Harness, id: &DeploymentId, act: Act) {
     h.wait(Duration::from_secs(3 * 3600)).await;
 }
 
-fn check(h: &Harness, act: Act, restarted: bool, id: &DeploymentId, thread: &str, audit: &[AuditEvent]) {
+fn check(
+    h: &Harness,
+    act: Act,
+    restarted: bool,
+    id: &DeploymentId,
+    thread: &str,
+    audit: &[AuditEvent],
+) {
     let expect = expectation(act);
     let case = format!("{act:?} (restarted: {restarted})");
     for piece in expect.thread {
-        assert!(thread.contains(piece), "{case}: the thread lacks {piece:?}:\n{thread}");
+        assert!(
+            thread.contains(piece),
+            "{case}: the thread lacks {piece:?}:\n{thread}"
+        );
     }
     for piece in expect.never {
-        assert!(!thread.contains(piece), "{case}: the thread says {piece:?}:\n{thread}");
+        assert!(
+            !thread.contains(piece),
+            "{case}: the thread says {piece:?}:\n{thread}"
+        );
     }
     for (action, decision, actor, principal, reason) in &expect.audit {
         let found = audit.iter().any(|e| {
@@ -340,7 +447,11 @@ fn check(h: &Harness, act: Act, restarted: bool, id: &DeploymentId, thread: &str
             "{case}: audited as succeeded"
         );
     }
-    assert_eq!(h.backend.signals().len(), expect.signals, "{case}: signals sent");
+    assert_eq!(
+        h.backend.signals().len(),
+        expect.signals,
+        "{case}: signals sent"
+    );
     assert_eq!(h.backend.executions(), 1, "{case}: one execution");
 }
 
@@ -359,7 +470,10 @@ async fn run(act: Act, restart: bool) {
     let case = format!("{act:?} (restarted: {restart})");
     assert_eq!(record.stage, expect.stage, "{case}: {record:#?}");
     assert!(record.finalized, "{case}");
-    assert!(h.state.lock(&record.service).await.unwrap().is_none(), "{case}: lock released");
+    assert!(
+        h.state.lock(&record.service).await.unwrap().is_none(),
+        "{case}: lock released"
+    );
     let thread = h.thread_text(&h.thread(&id).await);
     if std::env::var_os("SHOW_THREADS").is_some() {
         let actions: Vec<&str> = h.audit.actions().iter().map(|a| a.as_str()).collect();
@@ -377,13 +491,13 @@ async fn run(act: Act, restart: bool) {
     assert_eq!(entry.approved_outside, expect.approved_outside, "{case}");
     assert_eq!(entry.bypassed, None, "{case}");
     if matches!(act, Act::ChatReject | Act::ConsoleReject) {
-        assert!(entry.reason.is_some(), "{case}: the history keeps the reason");
+        assert!(
+            entry.reason.is_some(),
+            "{case}: the history keeps the reason"
+        );
     }
     // Nothing in the thread says "approved" unless AWS recorded an approval.
-    if !matches!(
-        expect.stage,
-        Stage::Succeeded
-    ) {
+    if !matches!(expect.stage, Stage::Succeeded) {
         assert!(!thread.contains(": approved by"), "{case}:\n{thread}");
     }
 }

@@ -2,8 +2,13 @@
 //! demos that run it out of process.
 //!
 //! ```text
-//! ssm-emulator [--port N] [--step-delay-ms N] [--caller-arn ARN] [--document NAME=PATH]...
+//! ssm-emulator [--port N] [--step-delay-ms N] [--cancel-delay-ms N] [--caller-arn ARN]
+//!              [--identity ACCESS_KEY=ARN]... [--document NAME=PATH]...
 //! ```
+//!
+//! `--identity` attributes calls signed with an access key to an IAM ARN
+//! (e.g. a second approver); `--cancel-delay-ms` is how long a stopped
+//! execution stays `Cancelling`.
 //!
 //! Prints `listening on http://127.0.0.1:PORT` once ready, then serves until
 //! killed.
@@ -14,8 +19,8 @@ use std::time::Duration;
 
 use chatdeploy_aws::SsmEmulator;
 
-const USAGE: &str = "usage: ssm-emulator [--port N] [--step-delay-ms N] [--caller-arn ARN] \
-                     [--document NAME=PATH]...";
+const USAGE: &str = "usage: ssm-emulator [--port N] [--step-delay-ms N] [--cancel-delay-ms N] \
+                     [--caller-arn ARN] [--identity ACCESS_KEY=ARN]... [--document NAME=PATH]...";
 
 fn configure(args: &[String]) -> Result<chatdeploy_aws::emulator::SsmEmulatorBuilder, String> {
     let mut builder = SsmEmulator::builder();
@@ -32,7 +37,20 @@ fn configure(args: &[String]) -> Result<chatdeploy_aws::emulator::SsmEmulatorBui
                     .parse()
                     .map_err(|e| format!("--step-delay-ms: {e}"))?,
             )),
+            "--cancel-delay-ms" => builder.cancel_delay(Duration::from_millis(
+                value()?
+                    .parse()
+                    .map_err(|e| format!("--cancel-delay-ms: {e}"))?,
+            )),
             "--caller-arn" => builder.caller_arn(value()?),
+            "--identity" => {
+                let spec = value()?;
+                let (key, arn) = spec
+                    .split_once('=')
+                    .filter(|(k, a)| !k.is_empty() && a.starts_with("arn:"))
+                    .ok_or_else(|| format!("--identity takes ACCESS_KEY=ARN, got {spec}"))?;
+                builder.identity(key, arn)
+            }
             "--document" => {
                 let spec = value()?;
                 let (name, path) = spec

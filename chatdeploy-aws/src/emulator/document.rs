@@ -9,17 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::params::{self, Param};
 use super::wire::WireError;
-
-/// A document's declared input parameter.
-#[derive(Debug, Clone)]
-pub(crate) struct Param {
-    pub(crate) name: String,
-    pub(crate) kind: String,
-    pub(crate) description: Option<String>,
-    /// The default as SSM reports it: strings as is, anything else as JSON.
-    pub(crate) default: Option<String>,
-}
 
 /// One of `mainSteps`.
 #[derive(Debug, Clone)]
@@ -27,6 +18,19 @@ pub(crate) struct StepDef {
     pub(crate) name: String,
     pub(crate) action: String,
     pub(crate) inputs: Map<String, Value>,
+    /// The step's `timeoutSeconds`, if it declares one.
+    pub(crate) timeout_seconds: Option<u64>,
+}
+
+impl StepDef {
+    /// How long the step may run: its `timeoutSeconds`, or for
+    /// `aws:approve` SSM's default of 7 days.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        const APPROVE_DEFAULT: u64 = 604_800;
+        self.timeout_seconds
+            .or((self.action == "aws:approve").then_some(APPROVE_DEFAULT))
+            .map(Duration::from_secs)
+    }
 }
 
 /// A stored document.
@@ -40,6 +44,8 @@ pub(crate) struct Document {
     pub(crate) steps: Vec<StepDef>,
     pub(crate) created: DateTime<Utc>,
     pub(crate) hash: String,
+    /// The content as it was given, for `GetDocument`.
+    pub(crate) content: String,
 }
 
 impl Document {
@@ -86,7 +92,14 @@ impl Document {
         let parameters = root
             .get("parameters")
             .and_then(Value::as_object)
-            .map(|params| params.iter().map(|(n, spec)| param(n, spec)).collect())
+            .map(|params| {
+                params
+                    .iter()
+                    .map(|(n, spec)| Param::parse(n, spec))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(invalid)?
             .unwrap_or_default();
         let steps = root
             .get("mainSteps")
@@ -109,58 +122,17 @@ impl Document {
             steps,
             created: Utc::now(),
             hash: format!("{:x}", Sha256::digest(content.as_bytes())),
+            content: content.to_owned(),
         })
     }
 
-    /// Checks start parameters as SSM does: every name declared, every
-    /// parameter without a default given. Returns them with defaults added.
+    /// Checks start parameters against the declarations (see
+    /// [`params::resolve`]); returns them with defaults added.
     pub(crate) fn resolve(
         &self,
         given: &BTreeMap<String, Vec<String>>,
     ) -> Result<BTreeMap<String, Vec<String>>, WireError> {
-        let invalid =
-            |m: String| WireError::client("InvalidAutomationExecutionParametersException", m);
-        if let Some(unknown) = given
-            .keys()
-            .find(|k| !self.parameters.iter().any(|p| &p.name == *k))
-        {
-            return Err(invalid(format!(
-                "Parameter \"{unknown}\" is not defined in the automation definition"
-            )));
-        }
-        let mut resolved = given.clone();
-        for p in &self.parameters {
-            if resolved.contains_key(&p.name) {
-                continue;
-            }
-            match &p.default {
-                Some(default) => {
-                    let values = serde_json::from_str::<Vec<String>>(default)
-                        .unwrap_or_else(|_| vec![default.clone()]);
-                    resolved.insert(p.name.clone(), values);
-                }
-                None => {
-                    return Err(invalid(format!(
-                        "The following parameters are required: {}",
-                        p.name
-                    )));
-                }
-            }
-        }
-        Ok(resolved)
-    }
-}
-
-fn param(name: &str, spec: &Value) -> Param {
-    let text = |k: &str| spec.get(k).and_then(Value::as_str).map(str::to_owned);
-    Param {
-        name: name.to_owned(),
-        kind: text("type").unwrap_or_else(|| "String".to_owned()),
-        description: text("description"),
-        default: spec.get("default").map(|d| match d {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }),
+        params::resolve(&self.parameters, given)
     }
 }
 
@@ -168,7 +140,17 @@ fn step(value: &Value) -> Result<StepDef, String> {
     let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
     let name = text("name").ok_or("a step has no name")?;
     let action = text("action").ok_or_else(|| format!("step {name} has no action"))?;
+    let timeout_seconds = match value.get("timeoutSeconds") {
+        None => None,
+        // YAML documents may quote it.
+        Some(v) => Some(
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| format!("timeoutSeconds of step {name} is not a whole number"))?,
+        ),
+    };
     Ok(StepDef {
+        timeout_seconds,
         inputs: value
             .get("inputs")
             .and_then(Value::as_object)

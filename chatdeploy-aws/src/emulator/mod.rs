@@ -2,10 +2,14 @@
 //! speaking awsJson 1.1 like the real service, for tests and demos.
 //!
 //! It runs schema 0.3 documents on tokio's clock: `aws:sleep` sleeps for its
-//! `Duration`, `aws:approve` waits for signals from its `Approvers`
-//! (`MinRequiredApprovals` honoured), other actions take a configurable
-//! delay, and steps can be told to fail. Faults (throttling, 500s, latency,
-//! denied operations) can be injected, and every call is recorded.
+//! `Duration`, `aws:approve` waits for signals from its `Approvers` (matched
+//! against the caller's IAM identity as SSM does, `MinRequiredApprovals` and
+//! `timeoutSeconds` honoured), other actions take a configurable delay, and
+//! steps can be told to fail. Stops go through `Cancelling`; start
+//! parameters are checked against their declarations. Faults (throttling,
+//! rate limits, 500s, latency, denied operations) can be injected, and every
+//! call is recorded. STS `GetCallerIdentity` is answered on the same
+//! endpoint.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), chatdeploy_aws::emulator::EmulatorError> {
@@ -21,12 +25,23 @@
 //! # }
 //! ```
 
+mod approve;
+mod builder;
+mod clients;
 mod document;
+mod documents;
 mod faults;
+mod filters;
+mod listing;
 mod ops;
+mod paging;
+mod params;
+mod ratelimit;
 mod render;
 mod runner;
 mod server;
+mod sts;
+mod tags;
 mod wire;
 
 use std::collections::HashMap;
@@ -37,6 +52,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub(crate) use self::builder::Settings;
+pub use self::builder::SsmEmulatorBuilder;
 use self::document::Document;
 
 /// The caller the emulator attributes requests to by default.
@@ -75,7 +92,7 @@ struct Inner {
     ops: ops::State,
     /// Whether recorded calls keep their request bodies.
     record_bodies: bool,
-    step_delay: Duration,
+    settings: Settings,
     caller_arn: String,
     identities: HashMap<String, String>,
 }
@@ -91,97 +108,6 @@ impl Shared {
     }
 }
 
-/// Configures an [`SsmEmulator`].
-#[derive(Debug)]
-#[must_use]
-pub struct SsmEmulatorBuilder {
-    record_bodies: bool,
-    port: u16,
-    step_delay: Duration,
-    caller_arn: String,
-    identities: HashMap<String, String>,
-    documents: Vec<(String, String)>,
-}
-
-impl SsmEmulatorBuilder {
-    /// Whether [`SsmEmulator::calls`] keeps each request's body (default
-    /// `true`); turn it off for long load runs, where the bodies would
-    /// dominate the process's memory.
-    pub fn record_bodies(mut self, record: bool) -> Self {
-        self.record_bodies = record;
-        self
-    }
-
-    /// The port to listen on (default 0: any free port).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
-    }
-
-    /// How long actions other than `aws:sleep` and `aws:approve` take
-    /// (default 1 s).
-    pub fn step_delay(mut self, delay: Duration) -> Self {
-        self.step_delay = delay;
-        self
-    }
-
-    /// The IAM ARN calls are attributed to when their access key is not
-    /// mapped (default [`DEFAULT_CALLER_ARN`]).
-    pub fn caller_arn(mut self, arn: impl Into<String>) -> Self {
-        self.caller_arn = arn.into();
-        self
-    }
-
-    /// Attributes calls signed with `access_key` to `arn` (e.g. to have
-    /// several approvers).
-    pub fn identity(mut self, access_key: impl Into<String>, arn: impl Into<String>) -> Self {
-        self.identities.insert(access_key.into(), arn.into());
-        self
-    }
-
-    /// A document to create at start (JSON or YAML).
-    pub fn document(mut self, name: impl Into<String>, content: impl Into<String>) -> Self {
-        self.documents.push((name.into(), content.into()));
-        self
-    }
-
-    /// Binds 127.0.0.1 and serves in a background task until dropped.
-    ///
-    /// # Errors
-    ///
-    /// [`EmulatorError`] when a document is invalid or the port is taken.
-    pub async fn start(self) -> Result<SsmEmulator, EmulatorError> {
-        let shared = Arc::new(Shared(Mutex::new(Inner {
-            ops: ops::State::default(),
-            record_bodies: self.record_bodies,
-            step_delay: self.step_delay,
-            caller_arn: self.caller_arn,
-            identities: self.identities,
-        })));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = server::router(shared.clone());
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "SSM emulator stopped");
-            }
-        });
-        let emulator = SsmEmulator {
-            shared,
-            addr,
-            _stop: stop,
-        };
-        for (name, content) in self.documents {
-            emulator.add_document(&name, &content)?;
-        }
-        Ok(emulator)
-    }
-}
-
 /// An SSM Automation emulator on loopback; stops when dropped.
 #[derive(Debug)]
 pub struct SsmEmulator {
@@ -194,14 +120,7 @@ pub struct SsmEmulator {
 impl SsmEmulator {
     /// A builder with the defaults.
     pub fn builder() -> SsmEmulatorBuilder {
-        SsmEmulatorBuilder {
-            record_bodies: true,
-            port: 0,
-            step_delay: Duration::from_secs(1),
-            caller_arn: DEFAULT_CALLER_ARN.to_owned(),
-            identities: HashMap::new(),
-            documents: Vec::new(),
-        }
+        SsmEmulatorBuilder::default()
     }
 
     /// Starts one with the defaults.
@@ -216,39 +135,6 @@ impl SsmEmulator {
     /// The endpoint URL for SDK clients, e.g. `http://127.0.0.1:38211`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-
-    /// A real SDK client for this emulator: static test credentials with
-    /// the access key `test`, region `us-east-1`, quick retries.
-    pub fn client(&self) -> aws_sdk_ssm::Client {
-        self.client_as("test")
-    }
-
-    /// Like [`SsmEmulator::client`], with another access key (map it to an
-    /// IAM identity with [`SsmEmulatorBuilder::identity`]).
-    pub fn client_as(&self, access_key: &str) -> aws_sdk_ssm::Client {
-        use aws_sdk_ssm::config::retry::RetryConfig;
-        use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-        let config = aws_sdk_ssm::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .http_client(crate::https_client())
-            .endpoint_url(self.url())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(access_key, "test", None, None, "emulator"))
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(4)
-                    .with_initial_backoff(Duration::from_millis(5))
-                    .with_max_backoff(Duration::from_millis(50)),
-            )
-            .build();
-        aws_sdk_ssm::Client::from_conf(config)
-    }
-
-    /// An [`SsmBackend`](crate::SsmBackend) on the real SDK, talking to this
-    /// emulator.
-    pub fn backend(&self) -> crate::SsmBackend {
-        crate::SsmBackend::from_client(self.client(), "us-east-1")
     }
 
     /// The address it listens on.
@@ -320,7 +206,32 @@ impl SsmEmulator {
 
     /// Changes how long ordinary actions take.
     pub fn set_step_delay(&self, delay: Duration) {
-        self.shared.lock().step_delay = delay;
+        self.shared.lock().settings.step_delay = delay;
+    }
+
+    /// Attributes calls signed with `access_key` to the IAM ARN `arn` from
+    /// now on (see [`SsmEmulatorBuilder::identity`]).
+    pub fn set_identity(&self, access_key: &str, arn: &str) {
+        self.shared
+            .lock()
+            .identities
+            .insert(access_key.to_owned(), arn.to_owned());
+    }
+
+    /// Limits calls to `operation` to `per_second` a second with bursts of
+    /// up to `burst` from now on (see [`SsmEmulatorBuilder::rate_limit`]).
+    pub fn rate_limit(&self, operation: &str, per_second: f64, burst: u32) {
+        let now = tokio::time::Instant::now();
+        self.shared
+            .lock()
+            .ops
+            .limits
+            .set(operation, per_second, burst, now);
+    }
+
+    /// Lifts the rate limit on `operation`.
+    pub fn clear_rate_limit(&self, operation: &str) {
+        self.shared.lock().ops.limits.clear(operation);
     }
 
     /// Every call so far, in order.

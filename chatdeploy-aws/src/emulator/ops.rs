@@ -7,8 +7,10 @@ use serde_json::{Value, json};
 use super::RecordedCall;
 use super::document::Document;
 use super::faults::Faults;
+use super::ratelimit::RateLimits;
 use super::runner::{Ctx, Execution};
-use super::wire::{WireError, document_description};
+use super::tags;
+use super::wire::WireError;
 
 /// Everything the emulator holds.
 #[derive(Debug, Default)]
@@ -18,14 +20,15 @@ pub(crate) struct State {
     pub(crate) tokens: HashMap<String, usize>,
     pub(crate) calls: Vec<RecordedCall>,
     pub(crate) faults: Faults,
+    pub(crate) limits: RateLimits,
     pub(crate) failures: BTreeMap<(String, String), String>,
 }
 
-fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
     body.get(key).and_then(Value::as_str)
 }
 
-fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, WireError> {
+pub(crate) fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, WireError> {
     text(body, key).ok_or_else(|| {
         WireError::client(
             "ValidationException",
@@ -54,7 +57,7 @@ fn string_lists(body: &Value, key: &str) -> BTreeMap<String, Vec<String>> {
 }
 
 impl State {
-    fn execution(&mut self, body: &Value) -> Result<&mut Execution, WireError> {
+    pub(crate) fn execution(&mut self, body: &Value) -> Result<&mut Execution, WireError> {
         let id = required(body, "AutomationExecutionId")?;
         self.executions
             .iter_mut()
@@ -77,21 +80,14 @@ impl State {
     ) -> Result<Value, WireError> {
         match operation {
             "CreateDocument" => self.create_document(body),
-            "DescribeDocument" => {
-                let name = required(body, "Name")?;
-                let doc = self.documents.get(name).ok_or_else(|| {
-                    WireError::client(
-                        "InvalidDocument",
-                        format!("Document with name {name} does not exist."),
-                    )
-                })?;
-                Ok(json!({ "Document": document_description(doc) }))
-            }
+            "DescribeDocument" => self.describe_document(body),
+            "GetDocument" => self.get_document(body),
             "StartAutomationExecution" => self.start(body, caller, ctx),
             "GetAutomationExecution" => {
                 let execution = self.execution(body)?;
                 execution.advance(ctx);
-                Ok(json!({ "AutomationExecution": execution.to_json() }))
+                let max_steps = ctx.settings.max_step_executions_in_get;
+                Ok(json!({ "AutomationExecution": execution.to_json(max_steps) }))
             }
             "SendAutomationSignal" => {
                 let approve = match required(body, "SignalType")? {
@@ -115,29 +111,16 @@ impl State {
                 self.execution(body)?.stop(ctx)?;
                 Ok(json!({}))
             }
-            "DescribeAutomationExecutions" => Ok(self.describe_executions(body, ctx)),
+            "DescribeAutomationExecutions" => self.describe_executions(body, ctx),
+            "DescribeAutomationStepExecutions" => self.describe_step_executions(body, ctx),
+            "ListTagsForResource" => self.list_tags(body),
+            "AddTagsToResource" => self.add_tags(body),
+            "RemoveTagsFromResource" => self.remove_tags(body),
             other => Err(WireError::client(
                 "UnknownOperationException",
                 format!("Operation {other} is not supported by the emulator"),
             )),
         }
-    }
-
-    fn create_document(&mut self, body: &Value) -> Result<Value, WireError> {
-        let name = required(body, "Name")?;
-        let content = required(body, "Content")?;
-        if self.documents.contains_key(name) {
-            return Err(WireError::client(
-                "DocumentAlreadyExists",
-                "Document with same name already exists",
-            ));
-        }
-        let format = text(body, "DocumentFormat").unwrap_or("JSON");
-        let kind = text(body, "DocumentType").unwrap_or("Command");
-        let doc = Document::parse(name, content, Some(format), kind)?;
-        let description = document_description(&doc);
-        self.documents.insert(name.to_owned(), doc);
-        Ok(json!({ "DocumentDescription": description }))
     }
 
     fn start(&mut self, body: &Value, caller: &str, ctx: &Ctx<'_>) -> Result<Value, WireError> {
@@ -169,52 +152,14 @@ impl State {
             ));
         }
         let params = doc.resolve(&given)?;
-        let execution = Execution::new(doc, given, params, caller.to_owned(), ctx.now);
+        let tags = tags::parse(body, ctx.settings.max_execution_tags)?;
+        let mut execution = Execution::new(doc, given, params, caller.to_owned(), ctx.now);
+        execution.tags = tags;
         let id = execution.id.clone();
         if let Some(token) = token {
             self.tokens.insert(token, self.executions.len());
         }
         self.executions.push(execution);
         Ok(json!({ "AutomationExecutionId": id }))
-    }
-
-    fn describe_executions(&mut self, body: &Value, ctx: &Ctx<'_>) -> Value {
-        let filters: Vec<(String, Vec<String>)> = body
-            .get("Filters")
-            .and_then(Value::as_array)
-            .map(|fs| {
-                fs.iter()
-                    .filter_map(|f| {
-                        let key = f.get("Key")?.as_str()?.to_owned();
-                        let values = f.get("Values")?.as_array()?;
-                        Some((
-                            key,
-                            values
-                                .iter()
-                                .filter_map(|v| v.as_str().map(str::to_owned))
-                                .collect(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let max = body.get("MaxResults").and_then(Value::as_u64).unwrap_or(50) as usize;
-        let mut list = Vec::new();
-        // Newest first, as SSM lists them.
-        for execution in self.executions.iter_mut().rev() {
-            execution.advance(ctx);
-            let keep = filters.iter().all(|(key, values)| match key.as_str() {
-                "ExecutionId" => values.contains(&execution.id),
-                "DocumentNamePrefix" => values
-                    .iter()
-                    .any(|v| execution.document.starts_with(v.as_str())),
-                "ExecutionStatus" => values.iter().any(|v| v == execution.status),
-                _ => true,
-            });
-            if keep && list.len() < max {
-                list.push(execution.metadata_json());
-            }
-        }
-        json!({ "AutomationExecutionMetadataList": list })
     }
 }

@@ -8,10 +8,16 @@ use super::runner::{Execution, StepRun};
 use super::wire::{epoch, put};
 
 impl Execution {
-    fn step_json(&self, step: &StepRun) -> Value {
+    /// The `StepExecution` shape.
+    pub(crate) fn step_json(&self, step: &StepRun) -> Value {
         let mut out = Map::new();
         out.insert("StepName".into(), json!(step.def.name));
         out.insert("Action".into(), json!(step.def.action));
+        put(
+            &mut out,
+            "TimeoutSeconds",
+            step.def.timeout().map(|t| json!(t.as_secs())),
+        );
         out.insert("OnFailure".into(), json!("Abort"));
         out.insert("MaxAttempts".into(), json!(1));
         put(
@@ -106,14 +112,23 @@ impl Execution {
         out
     }
 
-    /// The `AutomationExecution` shape.
-    pub(crate) fn to_json(&self) -> Value {
+    /// The `AutomationExecution` shape, with at most `max_steps` step
+    /// executions: real SSM truncates long step lists too, and callers then
+    /// page through DescribeAutomationStepExecutions.
+    pub(crate) fn to_json(&self, max_steps: usize) -> Value {
         let mut out = self.common();
         out.insert(
             "StepExecutions".into(),
-            self.steps.iter().map(|s| self.step_json(s)).collect(),
+            self.steps
+                .iter()
+                .take(max_steps)
+                .map(|s| self.step_json(s))
+                .collect(),
         );
-        out.insert("StepExecutionsTruncated".into(), json!(false));
+        out.insert(
+            "StepExecutionsTruncated".into(),
+            json!(self.steps.len() > max_steps),
+        );
         out.insert("Parameters".into(), json!(self.params));
         out.insert("Outputs".into(), json!({}));
         let count = |s: &str| self.steps.iter().filter(|x| x.status == s).count();

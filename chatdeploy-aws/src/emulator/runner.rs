@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::Settings;
 use super::document::{Document, StepDef, interpolate, iso_duration};
 use super::wire::WireError;
 
@@ -15,8 +16,7 @@ use super::wire::WireError;
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
     pub(crate) now: Instant,
-    /// How long actions other than `aws:sleep` and `aws:approve` take.
-    pub(crate) step_delay: Duration,
+    pub(crate) settings: Settings,
     /// Injected failures: (document, step) → message.
     pub(crate) failures: &'a BTreeMap<(String, String), String>,
 }
@@ -40,6 +40,13 @@ pub(crate) struct StepRun {
     pub(crate) decisions: Vec<Decision>,
 }
 
+/// A tag on an execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tag {
+    pub(crate) key: String,
+    pub(crate) value: String,
+}
+
 /// One automation execution.
 #[derive(Debug)]
 pub(crate) struct Execution {
@@ -48,6 +55,7 @@ pub(crate) struct Execution {
     /// The parameters as given (for ClientToken comparison).
     pub(crate) given: BTreeMap<String, Vec<String>>,
     pub(crate) params: BTreeMap<String, Vec<String>>,
+    pub(crate) tags: Vec<Tag>,
     pub(crate) executed_by: String,
     pub(crate) origin: (Instant, DateTime<Utc>),
     pub(crate) steps: Vec<StepRun>,
@@ -55,6 +63,8 @@ pub(crate) struct Execution {
     pub(crate) status: &'static str,
     pub(crate) failure: Option<String>,
     pub(crate) ended: Option<Instant>,
+    /// When a `Cancelling` execution becomes `Cancelled`.
+    pub(crate) cancel_at: Option<Instant>,
 }
 
 const TERMINAL: [&str; 4] = ["Success", "Failed", "Cancelled", "TimedOut"];
@@ -85,6 +95,7 @@ impl Execution {
             document: doc.name.clone(),
             given,
             params,
+            tags: Vec::new(),
             executed_by,
             origin: (now, Utc::now()),
             steps,
@@ -92,6 +103,7 @@ impl Execution {
             status: "InProgress",
             failure: None,
             ended: None,
+            cancel_at: None,
         }
     }
 
@@ -104,53 +116,48 @@ impl Execution {
         self.origin.1 + chrono::Duration::from_std(elapsed).unwrap_or_default()
     }
 
-    fn input_text(&self, step: &StepDef, key: &str) -> Option<String> {
+    pub(crate) fn input_text(&self, step: &StepDef, key: &str) -> Option<String> {
         step.inputs.get(key).map(|v| match v {
             Value::String(s) => interpolate(s, &self.params),
             other => other.to_string(),
         })
     }
 
-    /// The approvers of an `aws:approve` step, `{{ Param }}` expanded.
-    fn approvers(&self, step: &StepDef) -> Vec<String> {
-        let entries: Vec<String> = match step.inputs.get("Approvers") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned))
-                .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        };
-        entries
-            .iter()
-            .flat_map(|e| {
-                let name = e
-                    .trim()
-                    .trim_start_matches("{{")
-                    .trim_end_matches("}}")
-                    .trim();
-                match self.params.get(name) {
-                    Some(values) if e.trim().starts_with("{{") => values.clone(),
-                    _ => vec![e.clone()],
-                }
-            })
-            .collect()
-    }
-
-    fn min_approvals(&self, step: &StepDef) -> usize {
-        self.input_text(step, "MinRequiredApprovals")
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(1)
-    }
-
-    fn finish(&mut self, status: &'static str, at: Instant, failure: Option<String>) {
+    pub(crate) fn finish(&mut self, status: &'static str, at: Instant, failure: Option<String>) {
         self.status = status;
         self.failure = failure;
         self.ended = Some(at);
     }
 
+    /// The current step and the execution time out at `at`; `phase` says
+    /// what the step was doing, as SSM's messages put it.
+    fn time_out(&mut self, at: Instant, phase: &str) {
+        let message = format!("Step timed out while step is {phase}.");
+        if let Some(step) = self.steps.get_mut(self.current) {
+            step.status = "TimedOut";
+            step.ended = Some(at);
+            step.failure = Some(message.clone());
+        }
+        let failure = format!(
+            "Step fails when it is {phase}. {message} Please refer to Automation Service \
+             Troubleshooting Guide for more diagnosis details."
+        );
+        self.finish("TimedOut", at, Some(failure));
+    }
+
     /// Runs every step whose time has come.
     pub(crate) fn advance(&mut self, ctx: &Ctx<'_>) {
+        if self.status == "Cancelling" {
+            // Nothing runs while cancelling; the current step ends with it.
+            if let Some(at) = self.cancel_at.filter(|at| ctx.now >= *at) {
+                if let Some(step) = self.steps.get_mut(self.current) {
+                    step.status = "Cancelled";
+                    step.ended = Some(at);
+                }
+                self.finish("Cancelled", at, None);
+            }
+            return;
+        }
         let mut clock = self
             .steps
             .get(self.current)
@@ -165,6 +172,11 @@ impl Execution {
             let def = step.def.clone();
             self.steps[self.current].started = Some(started);
             if def.action == "aws:approve" {
+                let deadline = def.timeout().map(|t| started + t);
+                if let Some(deadline) = deadline.filter(|d| ctx.now >= *d) {
+                    self.time_out(deadline, "verifying approvals");
+                    return;
+                }
                 self.steps[self.current].status = "Waiting";
                 self.status = "Waiting";
                 return;
@@ -181,8 +193,14 @@ impl Execution {
                     _ => Duration::ZERO,
                 }
             } else {
-                ctx.step_delay
+                ctx.settings.step_delay
             };
+            if let Some(limit) = def.timeout().filter(|limit| duration > *limit) {
+                if ctx.now >= started + limit {
+                    self.time_out(started + limit, "Executing");
+                }
+                return;
+            }
             let ends = started + duration;
             if ctx.now < ends {
                 return;
@@ -205,82 +223,28 @@ impl Execution {
         }
     }
 
-    /// An Approve or Reject from `caller`.
-    pub(crate) fn signal(
-        &mut self,
-        ctx: &Ctx<'_>,
-        caller: &str,
-        approve: bool,
-        comment: Option<String>,
-    ) -> Result<(), WireError> {
+    /// StopAutomationExecution: the execution is `Cancelling` now and
+    /// `Cancelled` once the cancel delay has passed, as SSM takes a moment to
+    /// stop a running step.
+    pub(crate) fn stop(&mut self, ctx: &Ctx<'_>) -> Result<(), WireError> {
         self.advance(ctx);
-        let invalid = |m: String| WireError::client("InvalidAutomationSignalException", m);
-        if self.status != "Waiting" {
-            return Err(invalid(format!(
-                "Automation execution {} is {} and does not wait for a signal",
+        let refuse = |m: String| WireError::client("InvalidAutomationStatusUpdateException", m);
+        if self.is_terminal() {
+            return Err(refuse(format!(
+                "Automation execution {} has already ended ({})",
                 self.id, self.status
             )));
         }
-        let def = self.steps[self.current].def.clone();
-        let approvers = self.approvers(&def);
-        let listed = approvers
-            .iter()
-            .any(|a| a == caller || caller.rsplit('/').next() == Some(a.as_str()));
-        if !listed {
-            return Err(invalid(format!(
-                "{caller} is not an approver of step {}",
-                def.name
+        if self.status == "Cancelling" {
+            return Err(refuse(format!(
+                "Automation execution {} is already Cancelling",
+                self.id
             )));
         }
-        let at = ctx.now;
-        let wall = self.wall(at);
-        let step = &mut self.steps[self.current];
-        step.decisions.retain(|d| d.approver != caller);
-        step.decisions.push(Decision {
-            approver: caller.to_owned(),
-            approve,
-            at: wall,
-            comment,
-        });
-        if !approve {
-            step.status = "Failed";
-            step.ended = Some(at);
-            step.failure = Some(format!("Step was rejected by {caller}"));
-            let failure = format!("Step {} was rejected by {caller}.", def.name);
-            self.finish("Failed", at, Some(failure));
-            return Ok(());
-        }
-        if step.decisions.iter().filter(|d| d.approve).count() >= self.min_approvals(&def) {
-            let step = &mut self.steps[self.current];
-            step.status = "Success";
-            step.ended = Some(at);
-            self.current += 1;
-            if let Some(next) = self.steps.get_mut(self.current) {
-                next.started = Some(at);
-            }
-            self.status = "InProgress";
-            self.advance(ctx);
-        }
-        Ok(())
-    }
-
-    /// StopAutomationExecution.
-    pub(crate) fn stop(&mut self, ctx: &Ctx<'_>) -> Result<(), WireError> {
+        self.status = "Cancelling";
+        self.cancel_at = Some(ctx.now + ctx.settings.cancel_delay);
+        // A zero delay is over at once.
         self.advance(ctx);
-        if self.is_terminal() {
-            return Err(WireError::client(
-                "InvalidAutomationStatusUpdateException",
-                format!(
-                    "Automation execution {} has already ended ({})",
-                    self.id, self.status
-                ),
-            ));
-        }
-        if let Some(step) = self.steps.get_mut(self.current) {
-            step.status = "Cancelled";
-            step.ended = Some(ctx.now);
-        }
-        self.finish("Cancelled", ctx.now, None);
         Ok(())
     }
 }

@@ -1,4 +1,6 @@
-//! The HTTP side: awsJson 1.1 on `POST /`, `X-Amz-Target: AmazonSSM.<Op>`.
+//! The HTTP side: awsJson 1.1 on `POST /` with `X-Amz-Target:
+//! AmazonSSM.<Op>`, and STS's awsQuery (a form-encoded `POST /` naming its
+//! `Action`) for `GetCallerIdentity`.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::runner::Ctx;
+use super::sts;
 use super::wire::{WireError, json_response};
 use super::{RecordedCall, Shared};
 
@@ -21,7 +24,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// The caller's access key and region, from the SigV4 credential scope
-/// (`Credential=AKID/date/region/ssm/aws4_request`). Signatures are not
+/// (`Credential=AKID/date/region/service/aws4_request`). Signatures are not
 /// checked: the emulator trusts its loopback clients.
 fn credential_scope(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     let scope = headers
@@ -36,32 +39,79 @@ fn credential_scope(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     (key, region)
 }
 
+/// Which wire protocol a request spoke, and so how to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// SSM: awsJson 1.1.
+    Json,
+    /// STS: awsQuery, answered in XML.
+    Query,
+}
+
+/// The protocol, operation and body of a request, or why it is refused
+/// (in the protocol to answer in).
+fn read(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Protocol, String, Value), (Protocol, WireError)> {
+    if let Some(target) = headers.get("x-amz-target") {
+        let Some(operation) = target
+            .to_str()
+            .ok()
+            .and_then(|t| t.strip_prefix("AmazonSSM."))
+        else {
+            return Err((
+                Protocol::Json,
+                WireError::client(
+                    "UnknownOperationException",
+                    "X-Amz-Target is not AmazonSSM.*",
+                ),
+            ));
+        };
+        let body = if body.is_empty() {
+            Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                (
+                    Protocol::Json,
+                    WireError::client("SerializationException", e.to_string()),
+                )
+            })?
+        };
+        return Ok((Protocol::Json, operation.to_owned(), body));
+    }
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Err((
+            Protocol::Json,
+            WireError::client(
+                "UnknownOperationException",
+                "X-Amz-Target is missing and the body is no awsQuery form",
+            ),
+        ));
+    }
+    let fields = sts::parse_form(body);
+    let Some(action) = fields.get("Action").and_then(Value::as_str) else {
+        return Err((
+            Protocol::Query,
+            WireError::client("MissingAction", "Missing Action"),
+        ));
+    };
+    Ok((Protocol::Query, action.to_owned(), Value::Object(fields)))
+}
+
 async fn handle(
     AxumState(shared): AxumState<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(operation) = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix("AmazonSSM."))
-        .map(str::to_owned)
-    else {
-        return WireError::client(
-            "UnknownOperationException",
-            "X-Amz-Target is missing or not AmazonSSM.*",
-        )
-        .into_response();
-    };
-    let body: Value = if body.is_empty() {
-        Value::Object(serde_json::Map::new())
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(value) => value,
-            Err(e) => {
-                return WireError::client("SerializationException", e.to_string()).into_response();
-            }
-        }
+    let (protocol, operation, body) = match read(&headers, &body) {
+        Ok(request) => request,
+        Err((Protocol::Json, error)) => return error.into_response(),
+        Err((Protocol::Query, error)) => return sts::error_response(&error),
     };
     let (key, region) = credential_scope(&headers);
     let region = region.unwrap_or_else(|| "us-east-1".to_owned());
@@ -88,24 +138,48 @@ async fn handle(
     let result = {
         let mut state = shared.lock();
         let state = &mut *state;
-        match state.ops.faults.take(&operation, &caller, &region) {
-            Some(fault) => Err(fault),
-            None => {
+        let now = Instant::now();
+        let fault = state
+            .ops
+            .faults
+            .take(&operation, &caller, &region)
+            .or_else(|| {
+                (!state.ops.limits.admit(&operation, now))
+                    .then(|| WireError::client("ThrottlingException", "Rate exceeded"))
+            });
+        match (fault, protocol) {
+            (Some(fault), _) => Err(fault),
+            (None, Protocol::Query) => sts::dispatch(&operation, &caller).map(Answer::Xml),
+            (None, Protocol::Json) => {
                 let failures = state.ops.failures.clone();
                 let ctx = Ctx {
-                    now: Instant::now(),
-                    step_delay: state.step_delay,
+                    now,
+                    settings: state.settings,
                     failures: &failures,
                 };
-                state.ops.dispatch(&operation, &body, &caller, &ctx)
+                state
+                    .ops
+                    .dispatch(&operation, &body, &caller, &ctx)
+                    .map(Answer::Json)
             }
         }
     };
-    match result {
-        Ok(value) => json_response(StatusCode::OK, value.to_string()),
-        Err(error) => {
+    match (result, protocol) {
+        (Ok(Answer::Json(value)), _) => json_response(StatusCode::OK, value.to_string()),
+        (Ok(Answer::Xml(xml)), _) => sts::ok_response(&xml),
+        (Err(error), protocol) => {
             tracing::debug!(%operation, kind = %error.kind, "emulator error response");
-            error.into_response()
+            match protocol {
+                Protocol::Json => error.into_response(),
+                Protocol::Query => sts::error_response(&error),
+            }
         }
     }
+}
+
+/// A successful answer in either protocol.
+#[derive(Debug)]
+enum Answer {
+    Json(Value),
+    Xml(String),
 }

@@ -2,6 +2,8 @@
 //! pointed at it, and waiting for an execution to reach a state.
 #![allow(dead_code, unreachable_pub, missing_docs)] // each test file uses a subset
 
+pub mod fidelity;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -14,10 +16,12 @@ use chatdeploy_core::{DeploymentId, ExecutionId, UserId};
 pub const DOCUMENT: &str = "Deploy-App";
 pub const SAMPLE: &str = include_str!("../fixtures/deploy-app.yml");
 
-/// An emulator with `Deploy-App` and ordinary steps of 50 ms.
+/// An emulator with `Deploy-App`, ordinary steps of 50 ms, and stops that
+/// stay `Cancelling` for 1 s (long enough to see on a loaded machine).
 pub async fn emulator() -> SsmEmulator {
     SsmEmulator::builder()
         .step_delay(Duration::from_millis(50))
+        .cancel_delay(Duration::from_secs(1))
         .document(DOCUMENT, SAMPLE)
         .start()
         .await
@@ -43,8 +47,14 @@ pub fn client(emulator: &SsmEmulator, access_key: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(config)
 }
 
+/// The backend as the bot runs it: SSM and STS clients, fast retries.
 pub fn backend(emulator: &SsmEmulator) -> SsmBackend {
-    SsmBackend::from_client(client(emulator, "test"), "us-east-1")
+    SsmBackend::builder()
+        .with_client(client(emulator, "test"))
+        .with_sts_client(emulator.sts_client_as("test"))
+        .with_region("us-east-1")
+        .build()
+        .unwrap()
 }
 
 pub fn request(version: &str) -> StartRequest {

@@ -202,7 +202,10 @@ mod tests {
              ssm:StartAutomationExecution with an explicit deny in a service control policy",
         );
         assert!(scp.contains("organization's administrators"), "{scp}");
-        assert!(scp.contains("assumed-role/chatdeploy"), "keeps AWS's message: {scp}");
+        assert!(
+            scp.contains("assumed-role/chatdeploy"),
+            "keeps AWS's message: {scp}"
+        );
         let pass = advice(
             "User: arn:aws:sts::1:assumed-role/chatdeploy/s is not authorized to perform: \
              iam:PassRole on resource: arn:aws:iam::1:role/automation",

@@ -44,7 +44,9 @@ impl DurationError {
             }
             Self::Zero => "it must be longer than zero".to_owned(),
             Self::Overflow => "it is too long".to_owned(),
-            Self::TooLong { max, why } => format!("it is longer than {max}, the most allowed ({why})"),
+            Self::TooLong { max, why } => {
+                format!("it is longer than {max}, the most allowed ({why})")
+            }
         }
     }
 }

@@ -50,7 +50,8 @@ impl Supervisor {
         self.shared.audit_after(event).await;
         if let Some(why) = &record.bypassed {
             tracing::error!(deployment = %self.id, "approval bypassed: {why}");
-            let mut event = self.audit_record(AuditAction::ApprovalBypassed, &record, "approval_bypassed");
+            let mut event =
+                self.audit_record(AuditAction::ApprovalBypassed, &record, "approval_bypassed");
             event.reason = Some(why.clone());
             self.shared.audit_after(event).await;
         }

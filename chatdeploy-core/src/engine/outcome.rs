@@ -63,7 +63,11 @@ impl Supervisor {
 
     /// Audits approval steps decided before chatdeploy saw them wait (a
     /// console decision between two polls): they are still decisions.
-    async fn audit_unseen_decisions(&self, record: &DeploymentRecord, snapshot: &ExecutionSnapshot) {
+    async fn audit_unseen_decisions(
+        &self,
+        record: &DeploymentRecord,
+        snapshot: &ExecutionSnapshot,
+    ) {
         let seen = record.approval.as_ref().map(|w| w.key.as_str());
         for step in snapshot
             .steps
@@ -72,7 +76,9 @@ impl Supervisor {
         {
             let (decision, decisions) = match &step.outcome {
                 Some(WaitOutcome::Approved { decisions }) => (Signal::Approve, decisions.clone()),
-                Some(WaitOutcome::Rejected { decision }) => (Signal::Reject, vec![decision.clone()]),
+                Some(WaitOutcome::Rejected { decision }) => {
+                    (Signal::Reject, vec![decision.clone()])
+                }
                 _ => continue,
             };
             let mut event = self.audit_record(
@@ -88,7 +94,8 @@ impl Supervisor {
                     .collect::<Vec<_>>()
                     .join(", "),
             );
-            let comments: Vec<String> = decisions.iter().filter_map(|d| d.comment.clone()).collect();
+            let comments: Vec<String> =
+                decisions.iter().filter_map(|d| d.comment.clone()).collect();
             event.reason = (!comments.is_empty()).then(|| comments.join("; "));
             self.shared.audit_after(event).await;
         }
@@ -120,10 +127,7 @@ fn bypass(record: &DeploymentRecord, snapshot: &ExecutionSnapshot) -> Option<Str
         .approval
         .as_ref()
         .is_some_and(|w| w.key != BEFORE_START)
-        || snapshot
-            .steps
-            .iter()
-            .any(|s| s.is_approval && s.has_run());
+        || snapshot.steps.iter().any(|s| s.is_approval && s.has_run());
     if waited {
         return None;
     }
@@ -135,7 +139,8 @@ fn bypass(record: &DeploymentRecord, snapshot: &ExecutionSnapshot) -> Option<Str
         .filter(|s| s.has_run() && !s.is_approval && !before.contains(&s.name))
         .map(|s| s.name.as_str())
         .collect();
-    let ran_past = snapshot.status == ExecutionStatus::Succeeded || (gate.is_some() && !past_gate.is_empty());
+    let ran_past =
+        snapshot.status == ExecutionStatus::Succeeded || (gate.is_some() && !past_gate.is_empty());
     if !ran_past {
         return None;
     }

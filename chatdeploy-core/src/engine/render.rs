@@ -79,13 +79,20 @@ fn headline(record: &DeploymentRecord, snapshot: Option<&ExecutionSnapshot>) -> 
             format!("{title}: waiting for approval before it starts"),
             Tone::Attention,
         ),
-        Stage::AwaitingApproval if record.approval.as_ref().is_some_and(|w| w.refused.is_some()) => (
-            format!(
-                "{title}: waiting for approval at step {} (AWS refused the bot's signal)",
-                wait_step.unwrap_or("?")
-            ),
-            Tone::Failure,
-        ),
+        Stage::AwaitingApproval
+            if record
+                .approval
+                .as_ref()
+                .is_some_and(|w| w.refused.is_some()) =>
+        {
+            (
+                format!(
+                    "{title}: waiting for approval at step {} (AWS refused the bot's signal)",
+                    wait_step.unwrap_or("?")
+                ),
+                Tone::Failure,
+            )
+        }
         Stage::AwaitingApproval => (
             format!(
                 "{title}: waiting for approval at step {}",
@@ -226,7 +233,10 @@ pub(crate) fn wait_end(wait: &ApprovalState, end: &WaitEnd) -> String {
         ),
         WaitEnd::TimedOut { in_backend: false } => "nobody decided in time".to_owned(),
         WaitEnd::Cancelled { by: Some(user) } => {
-            format!("no decision needed any more: cancelled by {}", mention(user))
+            format!(
+                "no decision needed any more: cancelled by {}",
+                mention(user)
+            )
         }
         WaitEnd::Cancelled { by: None } => "no decision needed any more: the execution was \
              stopped outside chat (AWS console or CLI; AWS does not say by whom)"
@@ -295,13 +305,17 @@ pub(crate) fn summary(record: &DeploymentRecord, links: &Links, now: DateTime<Ut
     {
         message = message.with_field("Approved in AWS by", outside.join(", "));
     }
-    if matches!(record.stage, Stage::Rejected | Stage::TimedOut | Stage::Cancelled)
-        && let Some(reason) = record.end_reason()
+    if matches!(
+        record.stage,
+        Stage::Rejected | Stage::TimedOut | Stage::Cancelled
+    ) && let Some(reason) = record.end_reason()
     {
         message = message.with_field("Reason", reason);
     }
     if let Some(why) = &record.bypassed {
-        message = message.with_tone(Tone::Failure).with_field("Approval bypassed", why.clone());
+        message = message
+            .with_tone(Tone::Failure)
+            .with_field("Approval bypassed", why.clone());
     }
     if let Some(failure) = &record.failure {
         message.detail = Some(failure.clone());
@@ -345,15 +359,17 @@ pub(crate) fn approval_request(
                     message = message.with_field("Reason", reason);
                 }
             }
-            WaitEnd::Failed {
-                message: Some(why),
-            } => message = message.with_field("Failure", why.clone()),
+            WaitEnd::Failed { message: Some(why) } => {
+                message = message.with_field("Failure", why.clone())
+            }
             _ => {}
         }
         match end {
             WaitEnd::Approved { in_chat, .. } if !approved.is_empty() && in_chat.is_empty() => {
-                message = message
-                    .with_field("Approved in chat, not delivered to AWS", mentions(&approved));
+                message = message.with_field(
+                    "Approved in chat, not delivered to AWS",
+                    mentions(&approved),
+                );
             }
             WaitEnd::Approved { .. } => {}
             _ if !approved.is_empty() => {

@@ -237,7 +237,9 @@ impl Supervisor {
                     request.document,
                     error.user_message()
                 );
-                Err(self.refuse_start(record.clone(), error.to_string(), sentence).await)
+                Err(self
+                    .refuse_start(record.clone(), error.to_string(), sentence)
+                    .await)
             }
         }
     }

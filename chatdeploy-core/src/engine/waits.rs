@@ -18,7 +18,10 @@ impl Supervisor {
         mut record: DeploymentRecord,
         snapshot: &ExecutionSnapshot,
     ) -> Option<Next> {
-        let waiting_at = snapshot.waiting_for_approval.as_ref().map(|w| w.step.as_str());
+        let waiting_at = snapshot
+            .waiting_for_approval
+            .as_ref()
+            .map(|w| w.step.as_str());
         if let Some(wait) = record
             .approval
             .as_ref()
@@ -87,7 +90,11 @@ impl Supervisor {
             Err(error) if error.is_retryable() => {
                 return Next::Sleep(self.retry_delay(), Activity::Busy);
             }
-            Err(error) => return self.signal_not_delivered(record, wait, decision, error).await,
+            Err(error) => {
+                return self
+                    .signal_not_delivered(record, wait, decision, error)
+                    .await;
+            }
         }
         if let Some(w) = record.approval.as_mut() {
             w.signalled = true;
@@ -138,9 +145,11 @@ impl Supervisor {
             .waiting_for_approval
             .as_ref()
             .is_some_and(|w| w.step == wait.key);
-        let recorded = snapshot
-            .step(&wait.key)
-            .is_some_and(|s| s.decisions.iter().any(|d| d.by_bot && d.decision == decision));
+        let recorded = snapshot.step(&wait.key).is_some_and(|s| {
+            s.decisions
+                .iter()
+                .any(|d| d.by_bot && d.decision == decision)
+        });
         let Some(w) = record.approval.as_mut() else {
             return Next::Continue;
         };
@@ -471,7 +480,11 @@ pub(super) fn end_of_wait(
     cancelled_by: Option<&UserId>,
 ) -> WaitEnd {
     let chat_rejection = || match wait.rejection.as_ref() {
-        Some(Rejection { by: Some(user), reason, .. }) => Some(WaitEnd::Rejected {
+        Some(Rejection {
+            by: Some(user),
+            reason,
+            ..
+        }) => Some(WaitEnd::Rejected {
             by: Actor::User(user.clone()),
             reason: reason.clone(),
         }),

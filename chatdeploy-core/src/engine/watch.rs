@@ -83,7 +83,9 @@ impl Supervisor {
                 self.cancel_sent = true;
                 None
             }
-            Err(error) if error.is_retryable() => Some(Next::Sleep(self.retry_delay(), Activity::Busy)),
+            Err(error) if error.is_retryable() => {
+                Some(Next::Sleep(self.retry_delay(), Activity::Busy))
+            }
             Err(error) => {
                 // The watch goes on and reports whatever the backend says.
                 tracing::error!(%error, deployment = %self.id, "cannot stop the execution");
@@ -177,14 +179,21 @@ impl Supervisor {
     }
 
     /// The problem is over: say so if it was said, and forget it.
-    async fn clear_problem(&mut self, mut record: DeploymentRecord, execution: &ExecutionId) -> Next {
+    async fn clear_problem(
+        &mut self,
+        mut record: DeploymentRecord,
+        execution: &ExecutionId,
+    ) -> Next {
         let Some(problem) = record.watch_problem.take() else {
             return Next::Continue;
         };
         if problem.posted {
             let text = format!("chatdeploy can read execution {execution} again.");
             self.shared
-                .say(&Self::thread(&record), &Message::text(text).with_tone(Tone::Info))
+                .say(
+                    &Self::thread(&record),
+                    &Message::text(text).with_tone(Tone::Info),
+                )
                 .await;
         }
         match self.save(&record).await {

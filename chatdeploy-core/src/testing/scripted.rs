@@ -9,9 +9,9 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use crate::backend::{
-    ApprovalDecisionRecord, ApprovalGate, ApprovalStep, ApprovalWait, BackendError,
-    DeployBackend, DocumentDescription, DocumentParameter, ExecutionSnapshot, ExecutionStatus,
-    Signal, StartRequest, StepSnapshot, StepStatus, WaitOutcome,
+    ApprovalDecisionRecord, ApprovalGate, ApprovalStep, ApprovalWait, BackendError, DeployBackend,
+    DocumentDescription, DocumentParameter, ExecutionSnapshot, ExecutionStatus, Signal,
+    StartRequest, StepSnapshot, StepStatus, WaitOutcome,
 };
 use crate::ids::ExecutionId;
 
@@ -188,14 +188,12 @@ impl Execution {
                     (FakeStep::Fail(_, _, message), StepStatus::Failed) => {
                         Some((*message).to_owned())
                     }
-                    (FakeStep::Approve(_), StepStatus::Failed) => {
-                        match &self.decisions[i] {
-                            Some(d) if d.decision == Signal::Reject => {
-                                Some("Step was rejected".to_owned())
-                            }
-                            _ => self.failure.clone(),
+                    (FakeStep::Approve(_), StepStatus::Failed) => match &self.decisions[i] {
+                        Some(d) if d.decision == Signal::Reject => {
+                            Some("Step was rejected".to_owned())
                         }
-                    }
+                        _ => self.failure.clone(),
+                    },
                     _ => None,
                 };
                 snapshot.decisions = self.decisions[i].iter().cloned().collect();
@@ -213,7 +211,10 @@ impl Execution {
                 min_approvals: Some(1),
             });
         ExecutionSnapshot {
-            status: self.status_override.clone().unwrap_or_else(|| self.status.clone()),
+            status: self
+                .status_override
+                .clone()
+                .unwrap_or_else(|| self.status.clone()),
             steps,
             waiting_for_approval,
             failure_message: self.failure.clone(),
