@@ -28,6 +28,7 @@
 mod approve;
 mod builder;
 mod clients;
+mod control;
 mod document;
 mod documents;
 mod faults;
@@ -171,6 +172,14 @@ impl SsmEmulator {
             .ops
             .failures
             .insert((document.to_owned(), step.to_owned()), message.to_owned());
+    }
+
+    /// Fails a running execution at its current step with `message` (as an
+    /// instance lost mid-run would); `false` when it does not exist or has
+    /// ended. A process emulator takes the same as `POST
+    /// /_emulator/fail-execution`.
+    pub fn fail_execution(&self, execution: &str, message: &str) -> bool {
+        control::fail(&self.shared, execution, message)
     }
 
     /// The next `n` calls fail with `ThrottlingException`.

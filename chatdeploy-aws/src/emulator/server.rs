@@ -20,7 +20,14 @@ use super::{RecordedCall, Shared};
 
 /// The router serving every operation.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/", post(handle)).with_state(shared)
+    Router::new()
+        .route("/", post(handle))
+        .route("/_emulator/identity", post(super::control::set_identity))
+        .route(
+            "/_emulator/fail-execution",
+            post(super::control::fail_execution),
+        )
+        .with_state(shared)
 }
 
 /// The caller's access key and region, from the SigV4 credential scope

@@ -1,0 +1,79 @@
+//! Test control, beside SSM's wire: what tests do to an emulator running as
+//! its own process (the `ssm-emulator` binary), where they cannot call
+//! [`SsmEmulator`](super::SsmEmulator)'s methods. Not part of any AWS API:
+//! `POST /_emulator/identity` maps an access key to a principal and
+//! `POST /_emulator/fail-execution` fails an execution where it is.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State as AxumState;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::Shared;
+
+/// `{"AccessKey": …, "Arn": …}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SetIdentity {
+    access_key: String,
+    arn: String,
+}
+
+/// `{"AutomationExecutionId": …, "Message": …}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct FailExecution {
+    automation_execution_id: String,
+    message: String,
+}
+
+pub(crate) async fn set_identity(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    body: Bytes,
+) -> StatusCode {
+    let Ok(request) = serde_json::from_slice::<SetIdentity>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    shared
+        .lock()
+        .identities
+        .insert(request.access_key, request.arn);
+    StatusCode::NO_CONTENT
+}
+
+pub(crate) async fn fail_execution(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    body: Bytes,
+) -> StatusCode {
+    let Ok(request) = serde_json::from_slice::<FailExecution>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    if fail(&shared, &request.automation_execution_id, &request.message) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CONFLICT
+    }
+}
+
+/// Fails a running execution at its current step; `false` when it does
+/// not exist or has already ended.
+pub(crate) fn fail(shared: &Shared, execution: &str, message: &str) -> bool {
+    let mut state = shared.lock();
+    let now = Instant::now();
+    let Some(found) = state.ops.executions.iter_mut().find(|e| e.id == execution) else {
+        return false;
+    };
+    if found.is_terminal() {
+        return false;
+    }
+    if let Some(step) = found.steps.get_mut(found.current) {
+        step.status = "Failed";
+        step.ended = Some(now);
+        step.failure = Some(message.to_owned());
+    }
+    found.finish("Failed", now, Some(message.to_owned()));
+    true
+}
