@@ -22,7 +22,7 @@ use chatdeploy::aws::SsmBackend;
 use chatdeploy::core::Catalog;
 use chatdeploy::core::audit::{FanOutAuditSink, JsonlAuditSink, TracingAuditSink};
 use chatdeploy::core::backend::{BackendError, DeployBackend};
-use chatdeploy::core::engine::{Engine, EventHandler};
+use chatdeploy::core::engine::{Engine, EventHandler, PollPolicy};
 use chatdeploy::core::preflight;
 use chatdeploy::slack::{EventsApiListener, SlackSurface, SocketModeListener};
 use chatdeploy::sqlite::SqliteStateStore;
@@ -51,6 +51,32 @@ struct Args {
     /// How logs are written (level from RUST_LOG).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// How often an execution that waits for people is checked, e.g. to
+    /// notice decisions made in the AWS console sooner (e.g. 10s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
+    poll_waiting: std::time::Duration,
+}
+
+/// `500ms`, `10s`, `2m`.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` has no unit; write e.g. 10s or 500ms"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number; write e.g. 10s"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        other => return Err(format!("`{other}` is not a unit; use ms, s or m")),
+    };
+    if duration.is_zero() || duration > Duration::from_secs(3600) {
+        return Err(format!("`{text}` must be between 1ms and 60m"));
+    }
+    Ok(duration)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -303,6 +329,16 @@ async fn check_gate(backend: &SsmBackend, service: &chatdeploy::core::Service) -
     }
 }
 
+/// The default polling, checking waiting executions every `waiting`.
+fn polling(waiting: std::time::Duration) -> PollPolicy {
+    let default = PollPolicy::default();
+    PollPolicy {
+        fast: default.fast.min(waiting),
+        waiting,
+        ..default
+    }
+}
+
 /// Runs the bot until SIGINT or SIGTERM.
 async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&args.config)?;
@@ -323,6 +359,7 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
         .with_backend(Arc::new(backend))
         .with_audit(Arc::new(audit))
         .with_state(Arc::new(state))
+        .with_polling(polling(args.poll_waiting))
         .build()?;
     let resumed = engine.resume().await?;
     tracing::info!(resumed, bot = %bot.user_id, "chatdeploy is running");

@@ -80,24 +80,46 @@ struct Bed {
     emulator: Child,
     emulator_addr: String,
     slack: FakeSlackApi,
+    /// Extra arguments of every bot start.
+    bot_args: Vec<String>,
 }
 
 impl Bed {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let document = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/deploy-app.ssm.yml");
-        let (emulator, emulator_addr) = spawn_listening(
-            Command::new(binary(target_dir().join("ssm-emulator")))
-                .args(["--step-delay-ms", "150", "--document"])
-                .arg(format!("Deploy-App={document}")),
-        );
-        std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
+        let document = std::fs::read_to_string(document).unwrap();
+        Self::start_with(CONFIG, &[("Deploy-App", &document)], &[]).await
+    }
+
+    /// A bed on another configuration, documents and emulator identities
+    /// (access key, ARN).
+    async fn start_with(
+        config: &str,
+        documents: &[(&str, &str)],
+        identities: &[(&str, &str)],
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut emulator = Command::new(binary(target_dir().join("ssm-emulator")));
+        emulator.args(["--step-delay-ms", "150"]);
+        for (name, content) in documents {
+            let path = dir.path().join(format!("{name}.yml"));
+            std::fs::write(&path, content).unwrap();
+            emulator
+                .arg("--document")
+                .arg(format!("{name}={}", path.display()));
+        }
+        for (key, arn) in identities {
+            emulator.arg("--identity").arg(format!("{key}={arn}"));
+        }
+        let (emulator, emulator_addr) = spawn_listening(&mut emulator);
+        std::fs::write(dir.path().join("chatdeploy.toml"), config).unwrap();
         let slack = FakeSlackApi::start().await.unwrap();
         Self {
             dir,
             emulator,
             emulator_addr,
             slack,
+            bot_args: Vec::new(),
         }
     }
 
@@ -125,7 +147,8 @@ impl Bed {
             .arg(state)
             .arg("--audit")
             .arg(dir.join("audit.jsonl"))
-            .args(["--listen", "127.0.0.1:0"]);
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&self.bot_args);
         command
     }
 
@@ -474,6 +497,13 @@ async fn check_reports_documents_parameters_and_channels() {
         stdout.contains("ok    the bot is in <#C0DEPLOY>"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "ok    app: approval step ApproveRelease answerable by the bot \
+             (arn:aws:iam::123456789012:role/chatdeploy)"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("preflight passed"), "{stdout}");
 
     bed.slack.remove_bot_from("C0DEPLOY");
@@ -482,6 +512,195 @@ async fn check_reports_documents_parameters_and_channels() {
     assert!(!output.status.success(), "{stdout}");
     assert!(
         stdout.contains("FAIL  the bot is not in <#C0DEPLOY>: type `/invite @deploybot` there"),
+        "{stdout}"
+    );
+}
+
+/// The release-during-the-wait table of `wait_endings.rs`, against the real
+/// binary killed with SIGKILL while the release waits at its approval step,
+/// then started again: each ending is still shown and audited as it
+/// happened, once.
+mod killed_during_the_wait {
+    use std::sync::Mutex;
+
+    use chatdeploy::core::audit::AuditEvent;
+    use chatdeploy::core::state::{ReleaseRecord, StateStore};
+    use chatdeploy::slack::fake::{FakeSlackApi, payloads};
+    use chatdeploy::sqlite::SqliteStateStore;
+
+    use super::support::waits::{self, Act, Bot};
+    use super::{Bed, kill9, stop};
+
+    struct Killable {
+        bed: Bed,
+        addr: Mutex<String>,
+    }
+
+    impl Killable {
+        fn addr(&self) -> String {
+            self.addr.lock().unwrap().clone()
+        }
+    }
+
+    impl Bot for Killable {
+        async fn mention(&self, event_id: &str, user: &str, text: &str, ts: &str) {
+            let text = format!("<@{}> {text}", self.bed.slack.bot_user());
+            let event = payloads::app_mention(user, "C0DEPLOY", &text, ts);
+            let body = payloads::event_callback(event_id, event).to_string();
+            let status = self
+                .bed
+                .post(&self.addr(), "/slack/events", "application/json", &body)
+                .await;
+            assert_eq!(status, 200);
+        }
+        async fn click(&self, user: &str, action_id: &str, deployment: &str, ts: &str) {
+            let payload = payloads::block_actions(user, "C0DEPLOY", ts, action_id, deployment);
+            let body = payloads::interaction_form(&payload);
+            let content = "application/x-www-form-urlencoded";
+            let status = self
+                .bed
+                .post(&self.addr(), "/slack/interactions", content, &body)
+                .await;
+            assert_eq!(status, 200);
+        }
+        fn slack(&self) -> &FakeSlackApi {
+            &self.bed.slack
+        }
+        fn emulator_url(&self) -> String {
+            format!("http://{}", self.bed.emulator_addr)
+        }
+        fn audit(&self) -> Vec<AuditEvent> {
+            self.bed.audit()
+        }
+        async fn history(&self, service: &str) -> Vec<ReleaseRecord> {
+            let state = SqliteStateStore::open(self.bed.dir.path().join("chatdeploy.db")).unwrap();
+            state.history(service, 10).await.unwrap()
+        }
+    }
+
+    async fn case(act: Act) {
+        let quick = waits::document(waits::QUICK_TIMEOUT);
+        let app = waits::document(3600);
+        let mut bed = Bed::start_with(
+            waits::CONFIG,
+            &[("Deploy-App", &app), ("Deploy-Quick", &quick)],
+            &[(waits::CONSOLE_KEY, waits::CONSOLE_HUMAN)],
+        )
+        .await;
+        // Notice console decisions within half a second, not 30.
+        bed.bot_args = vec!["--poll-waiting".into(), "500ms".into()];
+        let (bot, addr) = bed.bot();
+        let running = Killable {
+            bed,
+            addr: Mutex::new(addr),
+        };
+        waits::start(&running, act).await;
+        let execution = waits::execution(&running).await;
+        running.bed.wait_until_waiting_for_approval().await;
+        kill9(bot);
+
+        let (bot, addr) = running.bed.bot();
+        *running.addr.lock().unwrap() = addr;
+        waits::perform(&running, act, &execution).await;
+        let label = format!("{act:?}, killed during the wait");
+        waits::check_outcome_only(&running, act, &label).await;
+        let taken = waits::bot_decisions(&running.emulator_url(), &execution).await;
+        waits::check(&running, act, &label, taken).await;
+        stop(bot);
+        let requests = running
+            .bed
+            .slack
+            .calls_to("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.params.to_string().contains("chatdeploy_approve"))
+            .count();
+        assert_eq!(
+            requests, 1,
+            "{label}: one approval request, not one per start"
+        );
+    }
+
+    const CHAT: &[Act] = &[
+        Act::ChatApprove,
+        Act::ChatRejectWithReason,
+        Act::TwoApprovals,
+        Act::ChatCancel,
+    ];
+    const AWS: &[Act] = &[
+        Act::SignalRefusedThenConsoleApprove,
+        Act::ConsoleApprove,
+        Act::ConsoleRejectWithComment,
+        Act::ConsoleStop,
+    ];
+    const NOBODY: &[Act] = &[Act::StepTimeout, Act::FailureDuringWait];
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chat_decisions() {
+        for act in CHAT {
+            case(*act).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn decisions_in_aws() {
+        for act in AWS {
+            case(*act).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endings_nobody_decided() {
+        for act in NOBODY {
+            case(*act).await;
+        }
+    }
+
+    /// The three groups above run every ending of the table, each once.
+    #[test]
+    fn the_groups_cover_the_table() {
+        let mut grouped: Vec<Act> = [CHAT, AWS, NOBODY].concat();
+        for act in waits::ALL {
+            let at = grouped.iter().position(|a| *a == act);
+            assert!(at.is_some(), "{act:?} is in no group");
+            grouped.remove(at.unwrap_or_default());
+        }
+        assert!(
+            grouped.is_empty(),
+            "in a group twice or not in the table: {grouped:?}"
+        );
+    }
+}
+
+/// `--check` fails a service whose approval lives in a document that has no
+/// approval step, or one the bot may not answer, and says what to fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_an_approval_gate_the_bot_cannot_pass() {
+    let no_step = "schemaVersion: '0.3'\nparameters:\n  ReleaseVersion:\n    type: String\n  RequestedBy:\n    type: String\n  DeploymentId:\n    type: String\nmainSteps:\n  - name: Rollout\n    action: aws:sleep\n    inputs:\n      Duration: PT1S\n";
+    let bed = Bed::start_with(CONFIG, &[("Deploy-App", no_step)], &[]).await;
+    let state = bed.dir.path().join("chatdeploy.db");
+    let output = bed.bot_command(&state).arg("--check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  service app: document Deploy-App has no approval step"),
+        "{stdout}"
+    );
+
+    let other = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/deploy-app.ssm.yml"
+    ))
+    .unwrap()
+    .replace(
+        "default: arn:aws:iam::123456789012:role/chatdeploy\n",
+        "default: arn:aws:iam::123456789012:user/someone-else\n",
+    );
+    let bed = Bed::start_with(CONFIG, &[("Deploy-App", &other)], &[]).await;
+    let output = bed.bot_command(&state).arg("--check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("is not an approver of document Deploy-App's approval step ApproveRelease"),
         "{stdout}"
     );
 }

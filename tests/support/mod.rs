@@ -40,28 +40,37 @@ parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", Deploy
 release_url = "https://github.com/acme/app/releases/tag/{version}"
 "#;
 
+pub mod waits;
+
 pub struct World {
     pub slack: FakeSlackApi,
     pub emulator: SsmEmulator,
     pub engine: Engine,
     pub addr: SocketAddr,
     pub audit_path: PathBuf,
+    pub state_path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl World {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let emulator = SsmEmulator::builder()
             .step_delay(Duration::from_millis(50))
             .caller_arn(BOT_ROLE)
             .document(
                 "Deploy-App",
                 include_str!("../../deploy/deploy-app.ssm.yml"),
-            )
-            .start()
-            .await
-            .unwrap();
+            );
+        Self::start_with(CONFIG, emulator).await
+    }
+
+    /// A world on another catalog and emulator set-up.
+    pub async fn start_with(
+        config: &str,
+        emulator: chatdeploy::aws::emulator::SsmEmulatorBuilder,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let emulator = emulator.start().await.unwrap();
         let slack = FakeSlackApi::start().await.unwrap();
         let surface = SlackSurface::builder()
             .with_token("xoxb-e2e")
@@ -70,7 +79,7 @@ impl World {
             .unwrap();
         let audit_path = dir.path().join("audit.jsonl");
         let engine = Engine::builder()
-            .with_catalog(Catalog::from_toml_str(CONFIG, "e2e.toml").unwrap())
+            .with_catalog(Catalog::from_toml_str(config, "e2e.toml").unwrap())
             .with_chat(Arc::new(surface))
             .with_backend(Arc::new(emulator.backend()))
             .with_audit(Arc::new(JsonlAuditSink::open(&audit_path).unwrap()))
@@ -96,6 +105,7 @@ impl World {
             engine,
             addr,
             audit_path,
+            state_path: dir.path().join("state.db"),
             _dir: dir,
         }
     }
