@@ -22,7 +22,8 @@ use chatdeploy::aws::SsmBackend;
 use chatdeploy::core::Catalog;
 use chatdeploy::core::audit::{FanOutAuditSink, JsonlAuditSink, TracingAuditSink};
 use chatdeploy::core::backend::{BackendError, DeployBackend};
-use chatdeploy::core::engine::{Engine, EventHandler, PollPolicy};
+use chatdeploy::core::chat::EventHandler;
+use chatdeploy::core::engine::{Engine, PollPolicy};
 use chatdeploy::core::preflight;
 use chatdeploy::slack::{EventsApiListener, SlackSurface, SocketModeListener};
 use chatdeploy::sqlite::SqliteStateStore;
@@ -185,7 +186,10 @@ fn main() -> ExitCode {
 }
 
 fn load_catalog(path: &Path) -> anyhow::Result<Catalog> {
-    Ok(Catalog::load(path)?)
+    Ok(Catalog::load_with(
+        path,
+        &chatdeploy::slack::SlackIdentities,
+    )?)
 }
 
 /// `--check`: the configuration, then AWS and Slack where credentials exist.
@@ -255,7 +259,10 @@ async fn check(args: &Args) -> anyhow::Result<ExitCode> {
         match slack.auth_test().await {
             Err(error) => {
                 problems += 1;
-                println!("FAIL  Slack auth.test: {error}; {}", error.hint());
+                println!(
+                    "FAIL  Slack auth.test: {error}; {}",
+                    chatdeploy::slack::hint(&error)
+                );
             }
             Ok(bot) => {
                 println!("ok    Slack: the token belongs to <@{}>", bot.user_id);
@@ -270,7 +277,10 @@ async fn check(args: &Args) -> anyhow::Result<ExitCode> {
                         }
                         Err(error) => {
                             problems += 1;
-                            println!("FAIL  <#{channel}>: {error}; {}", error.hint());
+                            println!(
+                                "FAIL  <#{channel}>: {error}; {}",
+                                chatdeploy::slack::hint(&error)
+                            );
                         }
                     }
                 }
@@ -349,7 +359,10 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
         .with_sink(Arc::new(TracingAuditSink));
     let slack = Arc::new(SlackSurface::from_env()?);
     let bot = slack.auth_test().await.map_err(|error| {
-        anyhow::anyhow!("Slack refused the bot token: {error}; {}", error.hint())
+        anyhow::anyhow!(
+            "Slack refused the bot token: {error}; {}",
+            chatdeploy::slack::hint(&error)
+        )
     })?;
     let backend = SsmBackend::from_env().await.context("configuring AWS")?;
 

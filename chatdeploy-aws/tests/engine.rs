@@ -15,7 +15,8 @@ use chatdeploy_core::audit::{AuditAction, AuditSink, InMemoryAuditSink};
 use chatdeploy_core::chat::{
     ButtonAction, ChatSurface, Conversation, Message, RecordingChatSurface,
 };
-use chatdeploy_core::engine::{ChatEvent, Engine, Handled, PollPolicy};
+use chatdeploy_core::chat::{ChatEvent, Handled};
+use chatdeploy_core::engine::{Engine, PollPolicy};
 use chatdeploy_core::state::{DeploymentRecord, InMemoryStateStore, Stage, StateStore};
 use support::*;
 
@@ -132,7 +133,7 @@ async fn release_with_approval_in_chat() {
 
     let thread = w.thread(&id).await;
     assert_eq!(thread.len(), 2, "status and approval request");
-    assert!(thread[1].text.contains("<@U0BOB>"), "{}", thread[1].text);
+    assert!(thread[1].text.contains("@U0BOB"), "{}", thread[1].text);
 
     let click = ChatEvent::button(
         "Ev0002",

@@ -10,8 +10,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use chatdeploy_core::Catalog;
+use chatdeploy_core::chat::ChatEvent;
 use chatdeploy_core::chat::NullChatSurface;
-use chatdeploy_core::engine::{ChatEvent, Engine};
+use chatdeploy_core::engine::Engine;
 use chatdeploy_core::state::InMemoryStateStore;
 use chatdeploy_core::testing::{NullAuditSink, ONE_SERVICE_CATALOG, ScriptedBackend};
 use criterion::{Criterion, criterion_group, criterion_main};

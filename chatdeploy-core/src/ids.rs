@@ -127,26 +127,6 @@ pub enum Principal {
     Group(GroupId),
 }
 
-impl Principal {
-    /// Classifies a configured ID: Slack user-group IDs start with `S`, user
-    /// IDs with `U` or `W`. Returns `None` for anything else, so that a
-    /// display name or a typo is refused at load instead of never matching.
-    pub fn from_config_id(id: &str) -> Option<Self> {
-        let well_formed = id.len() >= 2
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if !well_formed {
-            return None;
-        }
-        match id.as_bytes()[0] {
-            b'S' => Some(Self::Group(GroupId::new(id))),
-            b'U' | b'W' => Some(Self::User(UserId::new(id))),
-            _ => None,
-        }
-    }
-}
-
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -159,26 +139,6 @@ impl fmt::Display for Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn config_ids_are_classified_by_prefix() {
-        assert_eq!(
-            Principal::from_config_id("U012AB3CD"),
-            Some(Principal::User(UserId::new("U012AB3CD")))
-        );
-        assert_eq!(
-            Principal::from_config_id("W0ENTERPRISE"),
-            Some(Principal::User(UserId::new("W0ENTERPRISE")))
-        );
-        assert_eq!(
-            Principal::from_config_id("S0DEVS"),
-            Some(Principal::Group(GroupId::new("S0DEVS")))
-        );
-        assert_eq!(Principal::from_config_id("alice"), None);
-        assert_eq!(Principal::from_config_id("C0PROD"), None);
-        assert_eq!(Principal::from_config_id("U"), None);
-        assert_eq!(Principal::from_config_id(""), None);
-    }
 
     #[test]
     fn ids_are_plain_strings_on_the_wire() {

@@ -53,7 +53,10 @@ fn full_config_loads_with_every_value() {
     assert!(!chat.is_deploy_channel(&ChannelId::new("C0RANDOM")));
 
     let roles = catalog.roles();
-    assert_eq!(roles.deployers(), Some(&[user("U01"), group("S0DEVS")][..]));
+    assert_eq!(
+        roles.deployers(),
+        Some(&[user("U01"), group("group:devs")][..])
+    );
     assert_eq!(roles.approvers(), [user("U02"), user("U03")]);
 
     let approval = catalog.approval();
@@ -74,7 +77,7 @@ fn full_config_loads_with_every_value() {
     assert_eq!(app.document_version(), Some("3"));
     assert_eq!(app.approval_mode(), ApprovalMode::BeforeStart);
     assert!(app.approval_mode().requires_approval());
-    assert_eq!(app.approvers(), [user("U04"), group("S0SRE")]);
+    assert_eq!(app.approvers(), [user("U04"), group("group:sre")]);
     assert_eq!(app.deployers(), Some(&[user("U05")][..]));
     assert_eq!(app.min_approvals(), 2);
     assert_eq!(app.environments(), ["production", "staging"]);
@@ -103,7 +106,10 @@ fn defaults_apply_where_nothing_is_written() {
     assert_eq!(ui.approval_mode(), ApprovalMode::Document);
     // Effective roles fall back to [roles] and [approval].
     assert_eq!(ui.approvers(), [user("U02"), user("U03")]);
-    assert_eq!(ui.deployers(), Some(&[user("U01"), group("S0DEVS")][..]));
+    assert_eq!(
+        ui.deployers(),
+        Some(&[user("U01"), group("group:devs")][..])
+    );
     assert_eq!(ui.min_approvals(), 1);
     assert_eq!(ui.environments(), ["production"]);
     assert_eq!(ui.default_environment(), "production");
@@ -267,7 +273,7 @@ fn unreadable_file_names_the_path() {
 fn load_reads_a_file_and_names_it_in_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("chatdeploy.toml");
-    std::fs::write(&path, "[chat]\ndeploy_channels = [\"#deploys\"]\n").expect("write");
+    std::fs::write(&path, "[chat]\ndeploy_channels = [\"two words\"]\n").expect("write");
     let err = Catalog::load(&path).expect_err("bad channel");
     let message = err.to_string();
     assert!(
@@ -276,7 +282,7 @@ fn load_reads_a_file_and_names_it_in_errors() {
     );
     assert!(matches!(
         err.problem(),
-        Some(CatalogProblem::InvalidChannel { id }) if id == "#deploys"
+        Some(CatalogProblem::InvalidChannel { id, .. }) if id == "two words"
     ));
 }
 
@@ -458,19 +464,22 @@ fn invalid_cases() -> Vec<Invalid> {
         },
         Invalid {
             name: "bad principal in a service",
-            toml: app_with(r#"approvers = ["U04", "alice"]"#),
+            toml: app_with(r#"approvers = ["U04", "alice smith"]"#),
             at: "t.toml:8:21",
-            says: &[r#""alice" in services.app.approvers is not a user or user-group ID"#],
+            says: &[
+                r#""alice smith" in services.app.approvers is not a user or user-group ID"#,
+                "contains spaces",
+            ],
             problem: |p| {
-                matches!(p, CatalogProblem::InvalidPrincipal { field, id }
-                    if field == "services.app.approvers" && id == "alice")
+                matches!(p, CatalogProblem::InvalidPrincipal { field, id, .. }
+                    if field == "services.app.approvers" && id == "alice smith")
             },
         },
         Invalid {
             name: "bad principal in roles",
-            toml: format!("{HEADER}deployers = [\"C0CHANNEL\"]\n{APP}"),
+            toml: format!("{HEADER}deployers = [\"group:\"]\n{APP}"),
             at: "t.toml:5:14",
-            says: &[r#""C0CHANNEL" in roles.deployers is not a user or user-group ID"#],
+            says: &[r#""group:" in roles.deployers is not a user or user-group ID"#],
             problem: |p| matches!(p, CatalogProblem::InvalidPrincipal { field, .. } if field == "roles.deployers"),
         },
         Invalid {
@@ -516,11 +525,11 @@ fn invalid_cases() -> Vec<Invalid> {
             problem: |p| matches!(p, CatalogProblem::NoDeployChannels),
         },
         Invalid {
-            name: "channel name instead of ID",
-            toml: "[chat]\ndeploy_channels = [\"C1\", \"#deploys\"]\n".to_owned(),
+            name: "a channel of two words",
+            toml: "[chat]\ndeploy_channels = [\"C1\", \"#deploy room\"]\n".to_owned(),
             at: "t.toml:2:26",
-            says: &[r##""#deploys" in chat.deploy_channels is not a channel ID"##],
-            problem: |p| matches!(p, CatalogProblem::InvalidChannel { id } if id == "#deploys"),
+            says: &[r##""#deploy room" in chat.deploy_channels is not a channel ID"##],
+            problem: |p| matches!(p, CatalogProblem::InvalidChannel { id, .. } if id == "#deploy room"),
         },
         Invalid {
             name: "duplicate environment",
@@ -588,7 +597,7 @@ fn no_services_is_an_error_without_position() {
 
 #[test]
 fn a_group_of_approvers_can_satisfy_any_minimum() {
-    let text = format!("{HEADER}{APP}approvers = [\"S0SRE\"]\nmin_approvals = 5\n");
+    let text = format!("{HEADER}{APP}approvers = [\"group:sre\"]\nmin_approvals = 5\n");
     let catalog = Catalog::from_toml_str(&text, "t.toml").expect("a group may hold enough people");
     assert_eq!(catalog.service("app").map(|s| s.min_approvals()), Ok(5));
 }

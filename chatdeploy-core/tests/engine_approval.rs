@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chatdeploy_core::audit::AuditAction;
 use chatdeploy_core::backend::Signal;
 use chatdeploy_core::chat::ButtonAction;
-use chatdeploy_core::engine::Handled;
+use chatdeploy_core::chat::Handled;
 use chatdeploy_core::state::Stage;
 use support::{ALICE, BOB, CAROL, ERIN, EVE, Harness, released};
 
@@ -127,7 +127,7 @@ async fn two_approvals_needed_and_the_same_person_counts_once() {
     let ask = h.thread(&id).await[1].to_plain_text();
     assert!(ask.contains("Approvals: 1 of 2"), "{ask}");
     assert!(
-        ask.contains("Approved by: <@U0BOB>") || ask.contains("1 of 2"),
+        ask.contains("Approved by: @U0BOB") || ask.contains("1 of 2"),
         "{ask}"
     );
 

@@ -114,7 +114,7 @@ async fn an_execution_that_skips_its_approval_step_is_reported_as_a_bypass() {
     assert!(record.bypassed.is_some());
     let summary = h.thread(&id).await.pop().unwrap();
     assert!(
-        summary.text.starts_with("APPROVAL BYPASSED:"),
+        summary.text.to_string().starts_with("APPROVAL BYPASSED:"),
         "{}",
         summary.text
     );

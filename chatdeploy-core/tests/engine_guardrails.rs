@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatdeploy_core::audit::AuditAction;
-use chatdeploy_core::engine::{ChatEvent, Handled};
+use chatdeploy_core::chat::{ChatEvent, Handled};
 use chatdeploy_core::state::{InMemoryStateStore, ReleaseKind, Stage};
 use support::{ALICE, BOB, CAROL, DAVE, DEPLOY_CHANNEL, EVE, ForgetfulDedupe, Harness, released};
 
@@ -58,7 +58,7 @@ async fn one_release_per_service_at_a_time() {
     assert_eq!(h.say(DAVE, "deploy api r-99.2.0").await, Handled::Refused);
     let busy = h.last_ephemeral(DAVE);
     assert!(
-        busy.starts_with("app is busy: <@U0ALICE> is releasing r-99.1.0 since"),
+        busy.starts_with("app is busy: @U0ALICE is releasing r-99.1.0 since"),
         "{busy}"
     );
     assert!(busy.contains(&format!("`cancel {first}`")), "{busy}");
@@ -86,7 +86,7 @@ async fn a_manual_lock_freezes_a_service_until_unlocked() {
     assert_eq!(h.say(ALICE, "deploy docs r-1.0.0").await, Handled::Refused);
     let frozen = h.last_ephemeral(ALICE);
     assert!(
-        frozen.starts_with("docs is locked by <@U0BOB> since"),
+        frozen.starts_with("docs is locked by @U0BOB since"),
         "{frozen}"
     );
     assert!(frozen.contains("release freeze for the launch"), "{frozen}");
@@ -200,7 +200,7 @@ async fn mutating_commands_need_the_deploy_channel_and_a_role() {
     );
     assert_eq!(
         h.last_ephemeral(ALICE),
-        "`deploy` changes releases, so it only works in <#C0DEPLOY>; type it there."
+        "`deploy` changes releases, so it only works in #C0DEPLOY; type it there."
     );
     assert_eq!(h.say(EVE, "deploy docs r-1.0.0").await, Handled::Refused);
     assert_eq!(
@@ -306,13 +306,13 @@ async fn read_only_commands_answer_in_the_thread() {
     };
     assert_eq!(h.say_in("C0RANDOM", EVE, "status").await, Handled::Answered);
     let status = reply(&h);
-    assert!(status.contains("*docs*: r-1.0.0 in production"), "{status}");
+    assert!(status.contains("docs: r-1.0.0 in production"), "{status}");
     assert!(
         status.contains("In flight: r-99.1.0 to production, awaiting approval"),
         "{status}"
     );
     assert!(
-        status.contains("*ui*: no release through chatdeploy yet. Locked by <@U0BOB>"),
+        status.contains("ui: no release through chatdeploy yet. Locked by @U0BOB"),
         "{status}"
     );
     assert!(status.contains(": freeze."), "the lock's reason: {status}");
@@ -321,7 +321,7 @@ async fn read_only_commands_answer_in_the_thread() {
     let history = reply(&h);
     assert!(
         history.contains(
-            "r-1.0.0 to production: succeeded (requested by <@U0ALICE>, no approval, deploy"
+            "r-1.0.0 to production: succeeded (requested by @U0ALICE, no approval, deploy"
         ),
         "{history}"
     );
@@ -329,13 +329,12 @@ async fn read_only_commands_answer_in_the_thread() {
     h.say_in("C0RANDOM", EVE, "services").await;
     let services = reply(&h);
     assert!(
-        services.contains("*app* (also api): Main API. Versions like `r-99.1.0`"),
+        services.contains("app (also api): Main API. Versions like `r-99.1.0`"),
         "{services}"
     );
     assert!(
-        services.contains(
-            "2 approval(s) at the document's approval step from <@U0BOB> <@U0CAROL> <@U0ERIN>"
-        ),
+        services
+            .contains("2 approval(s) at the document's approval step from @U0BOB @U0CAROL @U0ERIN"),
         "{services}"
     );
 

@@ -8,7 +8,7 @@ mod support;
 use chatdeploy_core::audit::AuditAction;
 use chatdeploy_core::backend::{DeployBackend, Signal, StartRequest};
 use chatdeploy_core::chat::ButtonAction;
-use chatdeploy_core::engine::Handled;
+use chatdeploy_core::chat::Handled;
 use chatdeploy_core::state::{DeploymentRecord, Stage};
 use support::{ALICE, BOB, Harness, released};
 

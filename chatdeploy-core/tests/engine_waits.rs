@@ -79,7 +79,7 @@ fn expectation(act: Act) -> Expect {
     match act {
         Act::ChatApprove => Expect {
             stage: Stage::Succeeded,
-            thread: &["approved by <@U0BOB>", "succeeded in"],
+            thread: &["approved by @U0BOB", "succeeded in"],
             never: &["outside chat", "AWS console"],
             audit: vec![
                 (A::Approved, approve, Some(BOB), None, None),
@@ -107,8 +107,8 @@ fn expectation(act: Act) -> Expect {
         Act::ChatReject => Expect {
             stage: Stage::Rejected,
             thread: &[
-                "rejected by <@U0CAROL>",
-                "was rejected by <@U0CAROL>",
+                "rejected by @U0CAROL",
+                "was rejected by @U0CAROL",
                 "Reason: smoke tests are red",
             ],
             never: &["approved by", "outside chat"],
@@ -149,7 +149,7 @@ fn expectation(act: Act) -> Expect {
         },
         Act::TwoApprovals => Expect {
             stage: Stage::Succeeded,
-            thread: &["approved by <@U0BOB>, <@U0CAROL>", "succeeded in"],
+            thread: &["approved by @U0BOB, @U0CAROL", "succeeded in"],
             never: &["outside chat"],
             audit: vec![
                 (A::Approved, approve, Some(BOB), None, None),
@@ -175,7 +175,7 @@ fn expectation(act: Act) -> Expect {
                 "approved by arn:aws:iam::123456789012:user/ops-oncall in the AWS console",
                 "Approved in AWS by: arn:aws:iam::123456789012:user/ops-oncall",
             ],
-            never: &["approved by <@U0BOB>", "Approved by: <@U0BOB>"],
+            never: &["approved by @U0BOB", "Approved by: @U0BOB"],
             audit: vec![
                 (A::Approved, approve, Some(BOB), None, None),
                 (
@@ -296,7 +296,7 @@ fn expectation(act: Act) -> Expect {
         },
         Act::ChatCancel => Expect {
             stage: Stage::Cancelled,
-            thread: &["cancelled by <@U0ALICE>", "was cancelled by <@U0ALICE>"],
+            thread: &["cancelled by @U0ALICE", "was cancelled by @U0ALICE"],
             never: &["approved by", "outside chat"],
             audit: vec![
                 (A::CancelRequested, None, Some(ALICE), None, None),

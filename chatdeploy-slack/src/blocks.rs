@@ -11,6 +11,8 @@
 use chatdeploy_core::chat::{Button, ButtonStyle, Message, StepLine, StepState};
 use serde_json::{Value, json};
 
+use crate::mrkdwn::{self, escape};
+
 /// Slack's limit of blocks per message.
 pub const MAX_BLOCKS: usize = 50;
 /// Slack's limit of characters in a section's text.
@@ -49,14 +51,19 @@ impl Rendered {
 
 /// Renders `message` as Block Kit.
 pub fn render(message: &Message) -> Rendered {
+    let headline = mrkdwn::render(&message.text);
     let mut blocks = Vec::with_capacity(8);
-    blocks.push(section(&truncate(&message.text, MAX_SECTION_TEXT)));
+    blocks.push(section(&truncate(&headline, MAX_SECTION_TEXT)));
     for chunk in message.fields.chunks(MAX_FIELDS_PER_SECTION) {
         let fields: Vec<Value> = chunk
             .iter()
             .map(|f| {
                 mrkdwn(&truncate(
-                    &format!("*{}*\n{}", f.label, f.value),
+                    &format!(
+                        "*{}*\n{}",
+                        escape(&f.label.replace('*', "")),
+                        mrkdwn::render(&f.value)
+                    ),
                     MAX_FIELD_TEXT,
                 ))
             })
@@ -67,7 +74,8 @@ pub fn render(message: &Message) -> Rendered {
         blocks.push(section(&text));
     }
     if let Some(detail) = &message.detail {
-        blocks.push(section(&cut_detail(detail, log_link(message))));
+        let detail = mrkdwn::render(detail);
+        blocks.push(section(&cut_detail(&detail, log_link(message))));
     }
     // Keep room for the buttons and the links under Slack's block limit.
     let tail = usize::from(!message.buttons.is_empty()) + usize::from(!message.links.is_empty());
@@ -83,7 +91,7 @@ pub fn render(message: &Message) -> Rendered {
         let line = message
             .links
             .iter()
-            .map(|l| format!("<{}|{}>", l.url, escape_label(&l.label)))
+            .map(|l| mrkdwn::render(&chatdeploy_core::chat::Text::new().link(&l.label, &l.url)))
             .collect::<Vec<_>>()
             .join("  ·  ");
         blocks.push(json!({
@@ -92,7 +100,7 @@ pub fn render(message: &Message) -> Rendered {
         }));
     }
     Rendered {
-        text: truncate(&message.text, MAX_FALLBACK_TEXT),
+        text: truncate(&headline, MAX_FALLBACK_TEXT),
         blocks,
     }
 }
@@ -129,8 +137,10 @@ fn section(text: &str) -> Value {
     json!({ "type": "section", "text": mrkdwn(text) })
 }
 
+/// A mrkdwn text object, `verbatim` so Slack does not auto-link bare URLs
+/// or channel names in it (only the `<…>` spans chatdeploy wrote link).
 fn mrkdwn(text: &str) -> Value {
-    json!({ "type": "mrkdwn", "text": text })
+    json!({ "type": "mrkdwn", "text": text, "verbatim": true })
 }
 
 fn plain(text: &str, max: usize) -> Value {
@@ -142,9 +152,10 @@ fn step_sections(steps: &[StepLine]) -> Vec<String> {
     let mut sections = Vec::new();
     let mut current = String::new();
     for step in steps {
-        let mut line = format!("{} {}", step_icon(step.state), step.name);
+        // Step names and notes come from the backend: escaped, never markup.
+        let mut line = format!("{} {}", step_icon(step.state), escape(&step.name));
         if let Some(note) = &step.note {
-            line.push_str(&format!(" — _{note}_"));
+            line.push_str(&format!(" — {}", escape(note)));
         }
         let line = truncate(&line, MAX_SECTION_TEXT);
         let len = current.chars().count();
@@ -184,7 +195,12 @@ fn cut_detail(detail: &str, link: Option<(&str, &str)>) -> String {
         return detail.to_owned();
     }
     let suffix = match link {
-        Some((url, label)) => format!("\n<{url}|Full log: {}>", escape_label(label)),
+        Some((url, label)) => format!(
+            "\n{}",
+            mrkdwn::render(
+                &chatdeploy_core::chat::Text::new().link(format!("Full log: {label}"), url)
+            )
+        ),
         None => String::new(),
     };
     let room = MAX_SECTION_TEXT.saturating_sub(suffix.chars().count());
@@ -222,14 +238,6 @@ fn button(b: &Button) -> Value {
     element
 }
 
-/// Keeps a link label from closing Slack's `<url|label>` early.
-fn escape_label(label: &str) -> String {
-    label
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,7 +252,7 @@ mod tests {
     #[test]
     fn long_detail_is_cut_with_a_link_to_the_log() {
         let message = Message::text("failed")
-            .with_detail("x".repeat(10_000))
+            .with_detail(chatdeploy_core::chat::Text::plain("x".repeat(10_000)))
             .with_link("Release", "https://r")
             .with_link("Execution", "https://e");
         let rendered = render(&message);
@@ -262,7 +270,10 @@ mod tests {
     fn blocks_stay_under_the_limit() {
         let mut message = Message::text("many");
         for i in 0..600 {
-            message = message.with_field(format!("f{i}"), "v".repeat(1_900));
+            message = message.with_field(
+                format!("f{i}"),
+                chatdeploy_core::chat::Text::plain("v".repeat(1_900)),
+            );
         }
         let rendered = render(&message.with_link("Log", "https://l"));
         assert_eq!(rendered.blocks.len(), MAX_BLOCKS);

@@ -2,7 +2,7 @@
 //! ([`SlackSurface`]), Block Kit rendering ([`blocks`]), and the inbound
 //! listeners ([`EventsApiListener`] over HTTP, [`SocketModeListener`] over a
 //! websocket) that translate Slack's payloads into core
-//! [`ChatEvent`](chatdeploy_core::engine::ChatEvent)s.
+//! [`ChatEvent`](chatdeploy_core::chat::ChatEvent)s.
 //!
 //! This crate translates between Slack's wire formats and the core types; it
 //! holds no parsing or policy logic. With feature `fake`, [`fake`] has
@@ -11,7 +11,9 @@
 pub mod blocks;
 mod client;
 mod events_api;
+mod ids;
 pub mod inbound;
+pub mod mrkdwn;
 mod socket_mode;
 mod surface;
 
@@ -20,8 +22,9 @@ pub mod fake;
 
 pub use client::{BuildError, SLACK_API_URL};
 pub use events_api::{DEFAULT_BODY_LIMIT, EventsApiListener};
+pub use ids::SlackIdentities;
 pub use socket_mode::{SocketModeError, SocketModeListener};
 pub use surface::{
     BotIdentity, DEFAULT_GROUP_CACHE_TTL, DEFAULT_RATE_LIMIT_RETRIES, SlackSurface,
-    SlackSurfaceBuilder,
+    SlackSurfaceBuilder, hint,
 };

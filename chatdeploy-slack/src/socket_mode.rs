@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatdeploy_core::engine::{ChatEvent, EventHandler};
+use chatdeploy_core::chat::{ChatEvent, EventHandler};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -37,7 +37,7 @@ pub enum SocketModeError {
 /// Receives Slack events over Socket Mode and hands them to an [`EventHandler`].
 ///
 /// ```no_run
-/// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::engine::EventHandler>) -> Result<(), chatdeploy_slack::SocketModeError> {
+/// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::chat::EventHandler>) -> Result<(), chatdeploy_slack::SocketModeError> {
 /// chatdeploy_slack::SocketModeListener::new("xapp-…", engine)
 ///     .with_bot_user("U0BOT")
 ///     .run(async { let _ = tokio::signal::ctrl_c().await; })

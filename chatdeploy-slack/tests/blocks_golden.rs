@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use chatdeploy_core::chat::{
-    Button, ButtonAction, ButtonStyle, Confirm, Message, StepLine, StepState, Tone,
+    Button, ButtonAction, ButtonStyle, Confirm, Message, StepLine, StepState, Text, Tone,
 };
-use chatdeploy_core::ids::DeploymentId;
+use chatdeploy_core::ids::{DeploymentId, UserId};
 use chatdeploy_slack::blocks::{self, MAX_BLOCKS, MAX_SECTION_TEXT};
 use serde_json::Value;
 use slack_morphism::prelude::SlackBlock;
@@ -73,12 +73,18 @@ fn approval_buttons(deployment: &str) -> [Button; 2] {
 
 #[test]
 fn status_message_with_steps() {
-    let mut message = Message::text("🔄 Deploying *app* `r-99.1.0` to *production*")
+    let headline = Text::plain("🔄 Deploying ")
+        .emphasis("app")
+        .and(" ")
+        .code("r-99.1.0")
+        .and(" to ")
+        .emphasis("production");
+    let mut message = Message::text(headline)
         .with_tone(Tone::Progress)
         .with_field("Service", "app")
         .with_field("Version", "r-99.1.0")
         .with_field("Environment", "production")
-        .with_field("Requested by", "<@U01>")
+        .with_field("Requested by", Text::new().user(UserId::new("U01")))
         .with_link(
             "Release",
             "https://github.com/acme/app/releases/tag/r-99.1.0",
@@ -99,10 +105,20 @@ fn status_message_with_steps() {
 
 #[test]
 fn approval_request() {
-    let mut message = Message::text("⏳ <@U02> <@U03>: *app* `r-99.1.0` waits for approval")
+    let user = |id: &str| Text::new().user(UserId::new(id));
+    let headline = Text::plain("⏳ ")
+        .then(user("U02"))
+        .and(" ")
+        .then(user("U03"))
+        .and(": ")
+        .emphasis("app")
+        .and(" ")
+        .code("r-99.1.0")
+        .and(" waits for approval");
+    let mut message = Message::text(headline)
         .with_tone(Tone::Attention)
-        .with_field("Requested by", "<@U01>")
-        .with_field("Approvers", "<@U02>, <@U03>")
+        .with_field("Requested by", user("U01"))
+        .with_field("Approvers", user("U02").and(", ").then(user("U03")))
         .with_link("Execution", "https://console.aws.amazon.com/x");
     message.steps = vec![
         step("Deploy", StepState::Done, None),
@@ -120,9 +136,14 @@ fn failure_with_a_long_message_is_cut_with_a_log_link() {
         .map(|i| format!("line {i}: error: connection reset by peer"))
         .collect::<Vec<_>>()
         .join("\n");
-    let mut message = Message::text("❌ *app* `r-99.1.0` failed at step Deploy")
+    let headline = Text::plain("❌ ")
+        .emphasis("app")
+        .and(" ")
+        .code("r-99.1.0")
+        .and(" failed at step Deploy");
+    let mut message = Message::text(headline)
         .with_tone(Tone::Failure)
-        .with_detail(log)
+        .with_detail(Text::from_user(log))
         .with_link(
             "Release",
             "https://github.com/acme/app/releases/tag/r-99.1.0",
@@ -146,9 +167,10 @@ fn plain_text_only() {
 
 #[test]
 fn huge_inputs_stay_within_every_limit() {
-    let mut message = Message::text("t".repeat(5_000)).with_detail("d".repeat(5_000));
+    let mut message =
+        Message::text(Text::plain("t".repeat(5_000))).with_detail(Text::plain("d".repeat(5_000)));
     for i in 0..30 {
-        message = message.with_field(format!("Field {i}"), "v".repeat(3_000));
+        message = message.with_field(format!("Field {i}"), Text::plain("v".repeat(3_000)));
     }
     message.steps = (0..500)
         .map(|i| {

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chatdeploy_core::chat::ButtonAction;
-use chatdeploy_core::engine::{ChatEvent, ChatEventKind};
+use chatdeploy_core::chat::{ChatEvent, ChatEventKind};
 use chatdeploy_slack::EventsApiListener;
 use chatdeploy_slack::fake::payloads;
 use chatdeploy_slack::inbound::{SignatureError, SignatureVerifier};
@@ -369,10 +369,10 @@ async fn slash_command_gets_an_immediate_empty_200() {
 async fn the_handler_is_never_awaited_in_the_request() {
     struct Slow;
     #[async_trait::async_trait]
-    impl chatdeploy_core::engine::EventHandler for Slow {
-        async fn handle(&self, _: ChatEvent) -> chatdeploy_core::engine::Handled {
+    impl chatdeploy_core::chat::EventHandler for Slow {
+        async fn handle(&self, _: ChatEvent) -> chatdeploy_core::chat::Handled {
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-            chatdeploy_core::engine::Handled::Accepted
+            chatdeploy_core::chat::Handled::Accepted
         }
     }
     let router = EventsApiListener::new(SECRET, Arc::new(Slow)).router();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatdeploy_core::chat::ButtonAction;
-use chatdeploy_core::engine::{ChatEvent, ChatEventKind};
+use chatdeploy_core::chat::{ChatEvent, ChatEventKind};
 use chatdeploy_slack::fake::{FakeSlackApi, FakeSocketModeServer, payloads};
 use chatdeploy_slack::{SocketModeError, SocketModeListener};
 use support::Recorder;

@@ -81,7 +81,7 @@ async fn slack_errors_become_chat_errors_with_hints() {
         matches!(&err, ChatError::NotInChannel { channel } if channel.as_str() == "C0PRIVATE"),
         "{err:?}"
     );
-    assert!(err.hint().contains("/invite"));
+    assert!(chatdeploy_slack::hint(&err).contains("/invite"));
 
     let err = slack
         .post(&Conversation::channel("C0GONE"), &Message::text("hi"))

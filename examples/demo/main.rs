@@ -31,31 +31,26 @@ use anyhow::{Context, bail};
 use chatdeploy::aws::SsmEmulator;
 use chatdeploy::core::Catalog;
 use chatdeploy::core::audit::JsonlAuditSink;
-use chatdeploy::core::engine::{ChatEvent, Engine, PollPolicy};
+use chatdeploy::core::chat::ChatEvent;
+use chatdeploy::core::engine::{Engine, PollPolicy};
 use chatdeploy::sqlite::SqliteStateStore;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use terminal::TerminalChatSurface;
 
-const CHANNEL: &str = "C0DEPLOY";
-const PEOPLE: [(&str, &str); 5] = [
-    ("U0ALICE", "alice"),
-    ("U0BOB", "bob"),
-    ("U0CAROL", "carol"),
-    ("U0DAVE", "dave"),
-    ("U0ERIN", "erin"),
-];
+/// Core's IDs are opaque: the demo names people and the channel plainly.
+const CHANNEL: &str = "deploy";
 /// The IAM identity the emulator attributes the bot's signals to; the
 /// sample document names it as its approver.
 const BOT_ROLE: &str = "arn:aws:iam::123456789012:role/chatdeploy";
 
 const CONFIG: &str = r#"
 [chat]
-deploy_channels = ["C0DEPLOY"]
+deploy_channels = ["deploy"]
 
 [roles]
-deployers = ["U0ALICE", "U0DAVE"]
-approvers = ["U0BOB", "U0CAROL"]
+deployers = ["alice", "dave"]
+approvers = ["bob", "carol"]
 
 [approval]
 timeout = "30m"
@@ -100,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
         .start()
         .await
         .context("starting the SSM emulator")?;
-    let chat = Arc::new(TerminalChatSurface::new(&PEOPLE));
+    let chat = Arc::new(TerminalChatSurface::new());
     let engine = Engine::builder()
         .with_catalog(Catalog::from_toml_str(CONFIG, "demo.toml")?)
         .with_chat(chat.clone())
@@ -180,15 +175,12 @@ async fn run(engine: &Engine, chat: &TerminalChatSurface, script: bool) -> anyho
     Ok(())
 }
 
-/// The user ID of a demo name: the known people, or a reader.
+/// The user ID of a demo name: the name itself, in lower case.
 fn user_id(name: &str) -> anyhow::Result<String> {
-    if let Some((id, _)) = PEOPLE.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)) {
-        return Ok((*id).to_owned());
-    }
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
         bail!("`{name}` is not a name; start the line with a name like `alice:`");
     }
-    Ok(format!("U0{}", name.to_ascii_uppercase()))
+    Ok(name.to_ascii_lowercase())
 }
 
 fn print_lines(chat: &TerminalChatSurface) {

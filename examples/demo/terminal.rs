@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chatdeploy::core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage};
+use chatdeploy::core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage, Text};
 use chatdeploy::core::{GroupId, MessageId, UserId};
 
-/// What the channel shows, as lines of text; message IDs count up.
+/// What the channel shows, as lines of plain text (core's messages carry
+/// no markup to strip); message IDs count up.
 pub(crate) struct TerminalChatSurface {
-    names: HashMap<String, String>,
     inner: Mutex<Inner>,
 }
 
@@ -19,7 +19,7 @@ struct Inner {
     /// Thread numbers by root message, in order of appearance.
     threads: HashMap<String, usize>,
     /// The last headline shown for each message, to show only real changes.
-    headlines: HashMap<String, String>,
+    headlines: HashMap<String, Text>,
     /// The thread label of each message.
     labels: HashMap<String, String>,
     /// Lines not printed yet.
@@ -27,13 +27,8 @@ struct Inner {
 }
 
 impl TerminalChatSurface {
-    /// `people` maps user IDs to the names shown (and typed) in the demo.
-    pub(crate) fn new(people: &[(&str, &str)]) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            names: people
-                .iter()
-                .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
-                .collect(),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -49,38 +44,6 @@ impl TerminalChatSurface {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Slack markup to plain terminal text: names for mentions, no bold.
-    fn plain(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find('<') {
-            out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('>') else {
-                out.push_str(&rest[start..]);
-                rest = "";
-                break;
-            };
-            let inner = &rest[start + 1..start + end];
-            out.push_str(&self.reference(inner));
-            rest = &rest[start + end + 1..];
-        }
-        out.push_str(rest);
-        out.replace('*', "")
-    }
-
-    fn reference(&self, inner: &str) -> String {
-        if let Some(user) = inner.strip_prefix('@') {
-            return format!("@{}", self.names.get(user).map_or(user, String::as_str));
-        }
-        if let Some(group) = inner.strip_prefix("!subteam^") {
-            return format!("@{}", group.split('|').next_back().unwrap_or(group));
-        }
-        if inner.starts_with('#') {
-            return "#deploy".to_owned();
-        }
-        inner.split('|').next_back().unwrap_or(inner).to_owned()
-    }
-
     fn thread_label(inner: &mut Inner, to: &Conversation) -> String {
         match &to.thread {
             None => String::new(),
@@ -93,7 +56,7 @@ impl TerminalChatSurface {
     }
 
     fn show(&self, inner: &mut Inner, prefix: &str, message: &Message) {
-        let body = self.plain(&message.to_plain_text());
+        let body = message.to_plain_text();
         let mut lines = body.lines();
         if let Some(first) = lines.next() {
             inner.pending.push(format!("  {prefix}{first}"));
@@ -130,7 +93,7 @@ impl ChatSurface for TerminalChatSurface {
         inner
             .headlines
             .insert(posted.id.to_string(), message.text.clone());
-        let text = self.plain(&message.text);
+        let text = message.text.to_string();
         let label = inner
             .labels
             .get(posted.id.as_str())
@@ -149,13 +112,9 @@ impl ChatSurface for TerminalChatSurface {
         message: &Message,
     ) -> Result<(), ChatError> {
         let mut inner = self.lock();
-        let name = self
-            .names
-            .get(user.as_str())
-            .map_or(user.as_str(), String::as_str);
         self.show(
             &mut inner,
-            &format!("(only {name} sees) deploybot: "),
+            &format!("(only {user} sees) deploybot: "),
             message,
         );
         Ok(())

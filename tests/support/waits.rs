@@ -603,19 +603,16 @@ pub async fn check(bot: &impl Bot, act: Act, label: &str, signals_taken: usize) 
         },
     )
     .await;
-    let summary = match expect.stage {
-        Stage::Succeeded => "succeeded in",
-        Stage::Failed => "failed after",
-        Stage::Rejected => "was rejected",
-        Stage::Cancelled => "was ",
-        _ => "timed out",
-    };
-    until(
-        &format!("{label}: the summary"),
-        Duration::from_secs(30),
-        || channel_text(bot.slack()).contains(summary),
-    )
-    .await;
+    // The summary and the last edits follow the outcome record; whatever
+    // is still missing after a while is reported below.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let thread = channel_text(bot.slack());
+        if expect.thread.iter().all(|piece| thread.contains(piece)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let thread = channel_text(bot.slack());
     for piece in expect.thread {
         assert!(

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatdeploy_core::Catalog;
+use chatdeploy_core::chat::EventHandler;
 use chatdeploy_core::chat::NullChatSurface;
-use chatdeploy_core::engine::{Engine, EventHandler};
+use chatdeploy_core::engine::Engine;
 use chatdeploy_core::state::InMemoryStateStore;
 use chatdeploy_core::testing::{NullAuditSink, ONE_SERVICE_CATALOG, ScriptedBackend};
 use chatdeploy_slack::EventsApiListener;

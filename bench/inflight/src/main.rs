@@ -20,7 +20,8 @@ use chatdeploy_aws::SsmEmulator;
 use chatdeploy_core::Catalog;
 use chatdeploy_core::audit::{AuditError, AuditEvent, AuditSink};
 use chatdeploy_core::chat::NullChatSurface;
-use chatdeploy_core::engine::{ChatEvent, Engine, Handled};
+use chatdeploy_core::chat::{ChatEvent, Handled};
+use chatdeploy_core::engine::Engine;
 use chatdeploy_core::state::{InMemoryStateStore, StateStore};
 
 const DOCUMENT: &str = r#"

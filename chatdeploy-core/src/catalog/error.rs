@@ -104,22 +104,24 @@ pub enum CatalogProblem {
     )]
     NoDeployChannels,
     /// A deploy channel is not a channel ID.
-    #[error(
-        "\"{id}\" in chat.deploy_channels is not a channel ID; use the channel's ID (C… or G…, shown in the channel details), not its name"
-    )]
+    #[error("\"{id}\" in chat.deploy_channels is not a channel ID: {reason}")]
     InvalidChannel {
         /// The configured value.
         id: String,
+        /// Why, in the chat surface's words (see
+        /// [`IdentityRules`](crate::chat::IdentityRules)).
+        reason: String,
     },
-    /// A role entry is not a user (`U…`/`W…`) or user-group (`S…`) ID.
-    #[error(
-        "\"{id}\" in {field} is not a user or user-group ID; use immutable IDs (U… or W… for users, S… for user groups), never display names"
-    )]
+    /// A role entry is not a user or user-group ID as the chat surface names
+    /// them.
+    #[error("\"{id}\" in {field} is not a user or user-group ID: {reason}")]
     InvalidPrincipal {
         /// Where it was found, e.g. `roles.approvers` or `services.app.deployers`.
         field: String,
         /// The configured value.
         id: String,
+        /// Why, in the chat surface's words.
+        reason: String,
     },
     /// A `deployers` list is present but empty, so nobody could deploy.
     #[error(

@@ -21,6 +21,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::chat::{IdentityRules, OpaqueIdentities};
 use crate::ids::{ChannelId, Principal};
 use crate::suggest::did_you_mean;
 
@@ -52,7 +53,7 @@ impl Catalog {
     /// [chat]
     /// deploy_channels = ["C0PRODDEPLOY"]   # mutating commands only here
     /// [roles]
-    /// deployers = ["U01", "S0DEVS"]        # omitted = anyone in deploy_channels
+    /// deployers = ["U01", "group:devs"]    # omitted = anyone in deploy_channels
     /// approvers = ["U02", "U03"]
     /// [approval]
     /// min_approvals = 1                    # default 1
@@ -105,18 +106,50 @@ impl Catalog {
     /// }
     /// ```
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Catalog, LoadCatalogError> {
-        validate::build(text, origin)
+        Self::from_toml_str_with(text, origin, &OpaqueIdentities)
     }
 
-    /// Reads and validates the catalog file at `path`; messages name the
-    /// path as given.
+    /// Like [`Catalog::from_toml_str`], checking user, group and channel
+    /// IDs with a chat surface's rules (e.g. Slack's `U…`/`S…`/`C…`).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadCatalogError`], with the line and column of the offending
+    /// value.
+    pub fn from_toml_str_with(
+        text: &str,
+        origin: &str,
+        ids: &dyn IdentityRules,
+    ) -> Result<Catalog, LoadCatalogError> {
+        validate::build(text, origin, ids)
+    }
+
+    /// Reads and validates the catalog file at `path`, with opaque IDs;
+    /// messages name the path as given.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadCatalogError`]: the file cannot be read, or what
+    /// [`Catalog::from_toml_str`] refuses.
     pub fn load(path: impl AsRef<Path>) -> Result<Catalog, LoadCatalogError> {
+        Self::load_with(path, &OpaqueIdentities)
+    }
+
+    /// Like [`Catalog::load`], checking IDs with a chat surface's rules.
+    ///
+    /// # Errors
+    ///
+    /// As [`Catalog::load`].
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        ids: &dyn IdentityRules,
+    ) -> Result<Catalog, LoadCatalogError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| LoadCatalogError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml_str(&text, &path.display().to_string())
+        Self::from_toml_str_with(&text, &path.display().to_string(), ids)
     }
 
     /// `[chat]`: where mutating commands are allowed.

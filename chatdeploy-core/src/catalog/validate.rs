@@ -11,6 +11,7 @@ use super::duration::parse_duration_at_most;
 use super::error::{CatalogProblem, LoadCatalogError};
 use super::raw::{RawApproval, RawCatalog, RawRoles, RawService, SpannedList, SpannedString};
 use super::{ApprovalSettings, Catalog, ChatSettings, Roles};
+use crate::chat::IdentityRules;
 use crate::ids::{ChannelId, Principal};
 
 /// Default for `[approval] timeout`.
@@ -19,8 +20,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 /// The longest approval timeout: SSM's `aws:approve` waits 30 days at most.
 const MAX_APPROVAL_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// Parses and validates `text`; `origin` names it in error messages.
-pub(super) fn build(text: &str, origin: &str) -> Result<Catalog> {
+/// Parses and validates `text`; `origin` names it in error messages, and
+/// `ids` are the chat surface's ID rules.
+pub(super) fn build(text: &str, origin: &str, ids: &dyn IdentityRules) -> Result<Catalog> {
     let raw: RawCatalog = toml::from_str(text).map_err(|e| {
         let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
         LoadCatalogError::Syntax {
@@ -33,6 +35,7 @@ pub(super) fn build(text: &str, origin: &str) -> Result<Catalog> {
     Validator {
         text,
         origin,
+        ids,
         patterns: std::cell::RefCell::default(),
     }
     .catalog(raw)
@@ -55,19 +58,12 @@ pub(super) fn is_word(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// Whether `id` looks like a channel ID that can host commands.
-fn is_channel_id(id: &str) -> bool {
-    id.len() >= 2
-        && (id.starts_with('C') || id.starts_with('G'))
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
 /// Checks raw values against the source text they came from.
 pub(super) struct Validator<'a> {
     pub(super) text: &'a str,
     pub(super) origin: &'a str,
+    /// The chat surface's ID rules.
+    pub(super) ids: &'a dyn IdentityRules,
     /// Compiled version patterns by source text: services often share one
     /// pattern, and a compiled regex (an `Arc` inside) is cheap to share
     /// but not to build (about 16 KB each with Unicode classes).
@@ -130,13 +126,13 @@ impl Validator<'_> {
         }
         let mut deploy_channels = Vec::new();
         for id in channels.get_ref() {
-            if !is_channel_id(id.get_ref()) {
+            let id: ChannelId = self.ids.channel(id.get_ref()).map_err(|reason| {
                 let problem = CatalogProblem::InvalidChannel {
                     id: id.get_ref().clone(),
+                    reason,
                 };
-                return Err(self.fail(Some(id.span()), problem));
-            }
-            let id = ChannelId::new(id.get_ref().as_str());
+                self.fail(Some(id.span()), problem)
+            })?;
             if !deploy_channels.contains(&id) {
                 deploy_channels.push(id);
             }
@@ -175,13 +171,14 @@ impl Validator<'_> {
         }
         let mut out = Vec::new();
         for id in list.get_ref() {
-            let Some(principal) = Principal::from_config_id(id.get_ref()) else {
+            let principal: Principal = self.ids.principal(id.get_ref()).map_err(|reason| {
                 let problem = CatalogProblem::InvalidPrincipal {
                     field: field.to_owned(),
                     id: id.get_ref().clone(),
+                    reason,
                 };
-                return Err(self.fail(Some(id.span()), problem));
-            };
+                self.fail(Some(id.span()), problem)
+            })?;
             if !out.contains(&principal) {
                 out.push(principal);
             }
@@ -276,15 +273,5 @@ mod tests {
         assert_eq!(line_col(text, 5), (2, 2));
         assert_eq!(line_col(text, 4), (2, 1));
         assert_eq!(line_col(text, 999), (3, 1));
-    }
-
-    #[test]
-    fn channel_ids_need_c_or_g() {
-        assert!(is_channel_id("C0PRODDEPLOY"));
-        assert!(is_channel_id("G0PRIVATE"));
-        assert!(!is_channel_id("#deploys"));
-        assert!(!is_channel_id("D0DIRECT"));
-        assert!(!is_channel_id("C"));
-        assert!(!is_channel_id("c0lower"));
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Text;
 use crate::ids::DeploymentId;
 
 /// The overall mood of a message, which a surface may show as a colour.
@@ -25,10 +26,10 @@ pub enum Tone {
 /// A labelled value, e.g. "Version: r-99.1.0".
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Field {
-    /// The label.
+    /// The label (chatdeploy's own words).
     pub label: String,
     /// The value.
-    pub value: String,
+    pub value: Text,
 }
 
 /// The state of one step in a step list.
@@ -50,7 +51,8 @@ pub enum StepState {
     Skipped,
 }
 
-/// One line of a step list.
+/// One line of a step list. Names and notes come from the backend (a
+/// document's author, AWS's messages): surfaces render them inert.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StepLine {
     /// The step's name.
@@ -104,7 +106,8 @@ pub enum ButtonStyle {
     Danger,
 }
 
-/// A confirmation dialog shown before a button's action is sent.
+/// A confirmation dialog shown before a button's action is sent; its
+/// strings are shown as plain text, never as markup.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Confirm {
     /// The dialog's title.
@@ -132,7 +135,8 @@ pub struct Button {
     pub confirm: Option<Confirm>,
 }
 
-/// A link to the record: release notes, the execution, the ticket.
+/// A link to the record: release notes, the execution, the ticket. The
+/// label is shown as text, never as markup.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Link {
     /// The label.
@@ -147,16 +151,16 @@ pub struct Link {
 pub struct Message {
     /// The headline, complete on its own (notifications and fallbacks show
     /// only this).
-    pub text: String,
+    pub text: Text,
     /// The mood.
     pub tone: Tone,
     /// Labelled values.
     pub fields: Vec<Field>,
     /// A step list.
     pub steps: Vec<StepLine>,
-    /// Longer text, e.g. a failure message or a help listing; surfaces may
-    /// cut it to their limits.
-    pub detail: Option<String>,
+    /// Longer text, e.g. a failure message or a help listing, one item a
+    /// line; surfaces may cut it to their limits.
+    pub detail: Option<Text>,
     /// Buttons.
     pub buttons: Vec<Button>,
     /// Links.
@@ -165,7 +169,7 @@ pub struct Message {
 
 impl Message {
     /// A message with just a headline.
-    pub fn text(text: impl Into<String>) -> Self {
+    pub fn text(text: impl Into<Text>) -> Self {
         Self {
             text: text.into(),
             ..Self::default()
@@ -181,7 +185,7 @@ impl Message {
 
     /// Adds a labelled value.
     #[must_use]
-    pub fn with_field(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_field(mut self, label: impl Into<String>, value: impl Into<Text>) -> Self {
         self.fields.push(Field {
             label: label.into(),
             value: value.into(),
@@ -202,7 +206,7 @@ impl Message {
 
     /// Sets the longer text.
     #[must_use]
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+    pub fn with_detail(mut self, detail: impl Into<Text>) -> Self {
         self.detail = Some(detail.into());
         self
     }
@@ -233,10 +237,10 @@ impl Message {
         hasher.finish()
     }
 
-    /// The whole message as plain text, one item a line: what a terminal
-    /// shows and what tests compare.
+    /// The whole message as plain text, one item a line, without markup:
+    /// what a terminal shows and what tests compare.
     pub fn to_plain_text(&self) -> String {
-        let mut out = self.text.clone();
+        let mut out = self.text.to_string();
         for field in &self.fields {
             out.push_str(&format!("\n  {}: {}", field.label, field.value));
         }
@@ -255,7 +259,7 @@ impl Message {
             }
         }
         if let Some(detail) = &self.detail {
-            for line in detail.lines() {
+            for line in detail.to_string().lines() {
                 out.push_str(&format!("\n  {line}"));
             }
         }
@@ -282,7 +286,7 @@ mod tests {
     fn plain_text_lists_every_part() {
         let message = Message::text("Deploying app r-99.1.0")
             .with_tone(Tone::Progress)
-            .with_field("Requested by", "<@U01>")
+            .with_field("Requested by", Text::new().user("U01".into()))
             .with_step("UpdateParameter", StepState::Done)
             .with_step("Approve", StepState::WaitingForApproval)
             .with_button(Button {
@@ -295,7 +299,7 @@ mod tests {
             .with_link("Release", "https://example.com/r-99.1.0");
         assert_eq!(
             message.to_plain_text(),
-            "Deploying app r-99.1.0\n  Requested by: <@U01>\n  [x] UpdateParameter\n  \
+            "Deploying app r-99.1.0\n  Requested by: @U01\n  [x] UpdateParameter\n  \
              [?] Approve\n  [Approve]\n  Release: https://example.com/r-99.1.0"
         );
     }

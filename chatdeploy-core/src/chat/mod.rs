@@ -4,9 +4,12 @@
 //! A surface (Slack, a terminal, a test recorder) renders a [`Message`] in its
 //! own format: Block Kit for Slack, plain lines for a terminal.
 
+mod identity;
+mod inbound;
 mod message;
 mod null;
 mod recording;
+mod text;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +18,16 @@ use async_trait::async_trait;
 
 use crate::ids::{ChannelId, GroupId, MessageId, UserId};
 
+pub use identity::{IdentityRules, OpaqueIdentities};
+#[cfg(any(test, feature = "test-util"))]
+pub use inbound::MockEventHandler;
+pub use inbound::{ChatEvent, ChatEventKind, EventHandler, Handled};
 pub use message::{
     Button, ButtonAction, ButtonStyle, Confirm, Field, Link, Message, StepLine, StepState, Tone,
 };
 pub use null::NullChatSurface;
 pub use recording::{RecordedCall, RecordingChatSurface};
+pub use text::{Span, Text};
 
 /// Where a message goes: a channel, and optionally the thread inside it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -121,7 +129,7 @@ impl ChatError {
                 "The chat service is rate limiting the bot; messages will be retried.".to_owned()
             }
             Self::NotInChannel { channel } => {
-                format!("Invite the bot to <#{channel}> (type `/invite @deploybot` there).")
+                format!("Add the bot to channel {channel}, then try again.")
             }
             Self::ChannelNotFound { channel } => format!(
                 "Check the channel ID {channel} in the configuration and that the bot can see it."

@@ -12,7 +12,7 @@ use crate::audit::AuditSink;
 use crate::backend::DeployBackend;
 use crate::catalog::Catalog;
 use crate::chat::ChatSurface;
-use crate::policy::{ApproverPolicy, StaticApproverPolicy};
+use crate::policy::{ActionPolicy, ApproverPolicy, StaticPolicy};
 use crate::state::StateStore;
 
 /// Backend calls in flight at once unless configured.
@@ -37,14 +37,15 @@ pub enum BuildEngineError {
 }
 
 /// Builds an [`Engine`]. The catalog, chat surface, backend, audit sink and
-/// state store are required; the approver policy defaults to
-/// [`StaticApproverPolicy::from_catalog`], polling to [`PollPolicy::default`].
+/// state store are required; both policies default to
+/// [`StaticPolicy::from_catalog`], polling to [`PollPolicy::default`].
 #[derive(Default)]
 pub struct EngineBuilder {
     catalog: Option<Arc<Catalog>>,
     chat: Option<Arc<dyn ChatSurface>>,
     backend: Option<Arc<dyn DeployBackend>>,
     policy: Option<Arc<dyn ApproverPolicy>>,
+    access: Option<Arc<dyn ActionPolicy>>,
     audit: Option<Arc<dyn AuditSink>>,
     state: Option<Arc<dyn StateStore>>,
     polling: Option<PollPolicy>,
@@ -60,6 +61,7 @@ impl fmt::Debug for EngineBuilder {
             .field("chat", &self.chat.is_some())
             .field("backend", &self.backend.is_some())
             .field("policy", &self.policy.is_some())
+            .field("access", &self.access.is_some())
             .field("audit", &self.audit.is_some())
             .field("state", &self.state.is_some())
             .field("polling", &self.polling)
@@ -89,10 +91,19 @@ impl EngineBuilder {
         self
     }
 
-    /// Who may approve (default: the catalog's static policy).
+    /// Who approves and how many approvals a release needs (default: the
+    /// catalog's [`StaticPolicy`]).
     #[must_use]
     pub fn with_policy(mut self, policy: Arc<dyn ApproverPolicy>) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// Who may do each mutating action (default: the catalog's
+    /// [`StaticPolicy`]).
+    #[must_use]
+    pub fn with_action_policy(mut self, access: Arc<dyn ActionPolicy>) -> Self {
+        self.access = Some(access);
         self
     }
 
@@ -158,12 +169,17 @@ impl EngineBuilder {
         let backend = need(self.backend, "a deploy backend", "with_backend")?;
         let audit = need(self.audit, "an audit sink", "with_audit")?;
         let state = need(self.state, "a state store", "with_state")?;
-        let policy = self.policy.unwrap_or_else(|| {
-            Arc::new(StaticApproverPolicy::from_catalog(
-                &catalog,
-                Arc::clone(&chat),
-            ))
-        });
+        let fixed = || Arc::new(StaticPolicy::from_catalog(&catalog, Arc::clone(&chat)));
+        let (policy, access): (Arc<dyn ApproverPolicy>, Arc<dyn ActionPolicy>) =
+            match (self.policy, self.access) {
+                (Some(policy), Some(access)) => (policy, access),
+                (Some(policy), None) => (policy, fixed()),
+                (None, Some(access)) => (fixed(), access),
+                (None, None) => {
+                    let both = fixed();
+                    (both.clone(), both)
+                }
+            };
         let (shutdown, _) = watch::channel(false);
         Ok(Engine {
             shared: Arc::new(Shared {
@@ -171,6 +187,7 @@ impl EngineBuilder {
                 chat: Port(chat),
                 backend: Port(backend),
                 policy: Port(policy),
+                access: Port(access),
                 audit: Port(audit),
                 state: Port(state),
                 polling: self.polling.unwrap_or_default(),

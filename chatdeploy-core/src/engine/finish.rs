@@ -4,7 +4,7 @@
 use crate::audit::AuditAction;
 use crate::state::{Actor, DeploymentRecord, LockHolder, ReleaseRecord, Stage};
 
-use super::render;
+use super::messages;
 use super::supervisor::{Activity, Next, Supervisor};
 
 impl Supervisor {
@@ -77,7 +77,7 @@ impl Supervisor {
 
         self.refresh_status(&record).await;
         self.refresh_approval_request(&record).await;
-        let summary = render::summary(&record, &self.links(&record), self.shared.clock.now());
+        let summary = messages::summary(&record, &self.links(&record), self.shared.clock.now());
         self.post_summary(&record, summary).await;
 
         record.finalized = true;

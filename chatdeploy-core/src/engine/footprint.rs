@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::Engine;
-use super::router::{self, Request};
+use super::request::{self, Request};
 use crate::audit::InMemoryAuditSink;
 use crate::chat::NullChatSurface;
 use crate::engine::ChatEvent;
@@ -50,6 +50,6 @@ fn an_events_futures_stay_under_a_kibibyte() {
         "answer: {}",
         size_of_val(&answer)
     );
-    let refuse = router::refuse(&engine.shared, &request, String::new(), None);
+    let refuse = request::refuse(&engine.shared, &request, String::new(), None);
     assert!(size_of_val(&*refuse) < LIMIT);
 }

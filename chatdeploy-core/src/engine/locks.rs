@@ -1,14 +1,13 @@
 //! `lock` and `unlock`: freezing a service by hand.
 
 use crate::audit::AuditAction;
-use crate::chat::Message;
+use crate::chat::{Handled, Message, Text};
+use crate::policy::Action;
 use crate::state::{LockAttempt, LockHolder, ServiceLock};
 
 use super::Shared;
-use super::commands::busy_sentence;
-use super::event::Handled;
-use super::render::mention;
-use super::router::{self, Request, Role, refuse, unavailable};
+use super::messages::busy;
+use super::request::{Request, audit_first, authorised_service, refuse, refuse_with, unavailable};
 
 pub(crate) async fn lock(
     shared: &Shared,
@@ -16,8 +15,7 @@ pub(crate) async fn lock(
     service_name: &str,
     reason: Option<String>,
 ) -> Handled {
-    let role = Role::DeployerOrApprover("lock");
-    let service = match router::authorised_service(shared, request, service_name, role).await {
+    let service = match authorised_service(shared, request, service_name, Action::Lock).await {
         Ok(service) => service,
         Err(handled) => return handled,
     };
@@ -33,24 +31,23 @@ pub(crate) async fn lock(
     let mut audit = request.audit(AuditAction::Locked);
     audit.service = Some(lock.service.clone());
     audit.reason = reason;
-    if let Err(handled) = router::audit_first(shared, request, audit).await {
+    if let Err(handled) = audit_first(shared, request, audit).await {
         return handled;
     }
     match shared.state.try_lock(&lock).await {
         Ok(LockAttempt::Acquired) => {
-            let text = format!(
-                "{} is locked by {}: no releases until someone types `unlock {}`.",
-                lock.service,
-                mention(user),
-                lock.service
-            );
+            let text = Text::plain(format!("{} is locked by ", lock.service))
+                .user(user.clone())
+                .and(": no releases until someone types ")
+                .code(format!("unlock {}", lock.service))
+                .and(".");
             shared
                 .say(&request.event.reply_to(), &Message::text(text))
                 .await;
             Handled::Accepted
         }
         Ok(LockAttempt::Held(held)) => {
-            refuse(shared, request, busy_sentence(&held), Some(service.name())).await
+            refuse_with(shared, request, busy(&held), Some(service.name())).await
         }
         Err(error) => {
             unavailable(
@@ -66,8 +63,7 @@ pub(crate) async fn lock(
 }
 
 pub(crate) async fn unlock(shared: &Shared, request: &Request<'_>, service_name: &str) -> Handled {
-    let role = Role::DeployerOrApprover("unlock");
-    let service = match router::authorised_service(shared, request, service_name, role).await {
+    let service = match authorised_service(shared, request, service_name, Action::Unlock).await {
         Ok(service) => service,
         Err(handled) => return handled,
     };
@@ -105,12 +101,14 @@ pub(crate) async fn unlock(shared: &Shared, request: &Request<'_>, service_name:
     let user = &request.event.user;
     let mut audit = request.audit(AuditAction::Unlocked);
     audit.service = Some(held.service.clone());
-    if let Err(handled) = router::audit_first(shared, request, audit).await {
+    if let Err(handled) = audit_first(shared, request, audit).await {
         return handled;
     }
     match shared.state.unlock(&held.service, &held.holder).await {
         Ok(Some(_)) => {
-            let text = format!("{} is unlocked by {}.", held.service, mention(user));
+            let text = Text::plain(format!("{} is unlocked by ", held.service))
+                .user(user.clone())
+                .and(".");
             shared
                 .say(&request.event.reply_to(), &Message::text(text))
                 .await;

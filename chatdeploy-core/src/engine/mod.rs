@@ -17,19 +17,18 @@
 
 mod builder;
 mod clock;
-mod commands;
-mod decide;
-mod event;
+mod decisions;
+mod deployment_ids;
 mod finish;
-mod ids;
-mod inbound;
 mod locks;
+mod messages;
 mod outcome;
-mod poll;
+mod poll_policy;
 mod queries;
-mod render;
+mod releases;
+mod request;
 mod router;
-mod stages;
+mod start;
 mod supervisor;
 mod waits;
 mod watch;
@@ -44,26 +43,26 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use async_trait::async_trait;
+
 use crate::audit::{AuditEvent, AuditSink};
 use crate::backend::{BackendError, DeployBackend};
 use crate::catalog::Catalog;
-use crate::chat::{ChatSurface, Conversation, Message};
+use crate::chat::{ChatEvent, ChatSurface, Conversation, EventHandler, Handled, Message};
 use crate::ids::{DeploymentId, UserId};
-use crate::policy::ApproverPolicy;
+use crate::policy::{ActionPolicy, ApproverPolicy};
 use crate::state::{StateError, StateStore};
 
 pub use builder::{BuildEngineError, EngineBuilder};
-pub use event::{ChatEvent, ChatEventKind, Handled};
-pub use ids::deployment_id_for;
-pub use inbound::EventHandler;
-#[cfg(any(test, feature = "test-util"))]
-pub use inbound::MockEventHandler;
-pub use poll::PollPolicy;
+pub use deployment_ids::deployment_id_for;
+pub use poll_policy::PollPolicy;
 
 use clock::Clock;
 use supervisor::Activity;
 
 /// The engine. Cheap to clone; clones share everything.
+///
+/// It is the real [`EventHandler`]: chat listeners hand it every event.
 ///
 /// ```no_run
 /// # async fn demo(
@@ -73,7 +72,8 @@ use supervisor::Activity;
 /// # ) -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
 /// use chatdeploy_core::audit::JsonlAuditSink;
-/// use chatdeploy_core::engine::{ChatEvent, Engine};
+/// use chatdeploy_core::chat::ChatEvent;
+/// use chatdeploy_core::engine::Engine;
 /// use chatdeploy_core::state::InMemoryStateStore;
 ///
 /// let engine = Engine::builder()
@@ -126,6 +126,7 @@ pub(crate) struct Shared {
     chat: Port<dyn ChatSurface>,
     backend: Port<dyn DeployBackend>,
     policy: Port<dyn ApproverPolicy>,
+    access: Port<dyn ActionPolicy>,
     audit: Port<dyn AuditSink>,
     state: Port<dyn StateStore>,
     polling: PollPolicy,
@@ -230,6 +231,13 @@ impl Engine {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+#[async_trait]
+impl EventHandler for Engine {
+    async fn handle(&self, event: ChatEvent) -> Handled {
+        Engine::handle(self, event).await
     }
 }
 

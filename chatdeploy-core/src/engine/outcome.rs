@@ -7,7 +7,7 @@ use crate::backend::{ExecutionSnapshot, ExecutionStatus, Signal, WaitOutcome};
 use crate::catalog::ApprovalMode;
 use crate::state::{DeploymentRecord, Stage, WaitEnd};
 
-use super::render::BEFORE_START;
+use super::messages::BEFORE_START;
 use super::supervisor::{Next, Supervisor};
 use super::waits::end_of_wait;
 

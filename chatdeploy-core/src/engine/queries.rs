@@ -1,18 +1,15 @@
 //! The read-only commands: `status`, `history`, `services`, `runbook`,
 //! `help`. Answered in the thread, audited as queries.
 
-use std::fmt::Write as _;
-
 use crate::audit::AuditAction;
 use crate::catalog::{ApprovalMode, Service};
-use crate::chat::Message;
+use crate::chat::{Handled, Message, Text};
 use crate::command::{Command, Verb};
 use crate::state::{DeploymentRecord, LockHolder, ServiceLock, Stage};
 
 use super::Shared;
-use super::event::Handled;
-use super::render::{self, format_time, mention, mention_principal};
-use super::router::{self, Request, STATE_UNAVAILABLE, refuse};
+use super::messages::{self, format_time, principal};
+use super::request::{self, Request, STATE_UNAVAILABLE, refuse};
 
 /// Releases listed by `history` when no n is given.
 const DEFAULT_HISTORY: usize = 5;
@@ -40,9 +37,9 @@ async fn compose(
         Command::Status { service: None } => status_all(shared).await,
         Command::Status {
             service: Some(name),
-        } => status_one(shared, router::service(shared, request, name).await?).await,
+        } => status_one(shared, request::service(shared, request, name).await?).await,
         Command::History { service, limit } => {
-            let service = router::service(shared, request, service).await?;
+            let service = request::service(shared, request, service).await?;
             history(
                 shared,
                 service,
@@ -51,7 +48,7 @@ async fn compose(
             .await
         }
         Command::Runbook { service } => {
-            Ok(runbook(router::service(shared, request, service).await?))
+            Ok(runbook(request::service(shared, request, service).await?))
         }
         Command::Services => Ok(services(shared)),
         Command::Help { topic } => Ok(help(shared, *topic)),
@@ -64,15 +61,14 @@ async fn compose(
     }
 }
 
-/// One line about a service, appended to `out`: current version, release
-/// in flight, lock.
+/// One line about a service: current version per environment, release in
+/// flight, lock.
 async fn service_line(
     shared: &Shared,
     service: &Service,
     in_flight: &[DeploymentRecord],
     locks: &[ServiceLock],
-    out: &mut String,
-) -> Result<(), ()> {
+) -> Result<Text, ()> {
     let history = shared
         .state
         .history(service.name(), 200)
@@ -80,58 +76,57 @@ async fn service_line(
         .map_err(|error| {
             tracing::error!(%error, "cannot read history");
         })?;
-    // Writing to a String cannot fail.
-    let _ = write!(out, "*{}*: ", service.name());
-    let mut current = service.environments().iter().filter_map(|environment| {
-        history
-            .iter()
-            .find(|e| e.outcome == Stage::Succeeded && &e.environment == environment)
-            .map(|release| (environment, release))
-    });
-    match current.next() {
-        None => out.push_str("no release through chatdeploy yet"),
-        Some(first) => {
-            for (i, (environment, release)) in std::iter::once(first).chain(current).enumerate() {
-                let _ = write!(
-                    out,
-                    "{}{} in {environment} (since {}, by {})",
-                    if i == 0 { "" } else { "; " },
-                    release.version,
-                    format_time(release.ended_at),
-                    mention(&release.requester)
-                );
-            }
-        }
-    }
+    let mut line = Text::new().emphasis(service.name()).and(": ");
+    let current: Vec<Text> = service
+        .environments()
+        .iter()
+        .filter_map(|environment| {
+            history
+                .iter()
+                .find(|e| e.outcome == Stage::Succeeded && &e.environment == environment)
+                .map(|release| {
+                    Text::plain(format!(
+                        "{} in {environment} (since {}, by ",
+                        release.version,
+                        format_time(release.ended_at)
+                    ))
+                    .user(release.requester.clone())
+                    .and(")")
+                })
+        })
+        .collect();
+    line = if current.is_empty() {
+        line.and("no release through chatdeploy yet")
+    } else {
+        line.join(current, "; ")
+    };
     for record in in_flight
         .iter()
         .filter(|r| r.service == service.name() && !r.stage.is_terminal())
     {
-        let _ = write!(
-            out,
-            ". In flight: {} to {}, {} (release {}, requested by {})",
-            record.version,
-            record.environment,
-            record.stage.as_str(),
-            record.id,
-            mention(&record.requester)
-        );
+        line = line
+            .and(format!(
+                ". In flight: {} to {}, {} (release {}, requested by ",
+                record.version,
+                record.environment,
+                record.stage.as_str(),
+                record.id
+            ))
+            .user(record.requester.clone())
+            .and(")");
     }
     if let Some(lock) = locks.iter().find(|l| l.service == service.name())
         && let LockHolder::Manual { by, reason } = &lock.holder
     {
-        let _ = write!(
-            out,
-            ". Locked by {} since {}",
-            mention(by),
-            format_time(lock.since)
-        );
+        line = line
+            .and(". Locked by ")
+            .user(by.clone())
+            .and(format!(" since {}", format_time(lock.since)));
         if let Some(reason) = reason {
-            let _ = write!(out, ": {reason}");
+            line = line.and(": ").user_text(reason.clone());
         }
     }
-    out.push('.');
-    Ok(())
+    Ok(line.and("."))
 }
 
 async fn in_flight_and_locks(
@@ -148,28 +143,23 @@ async fn in_flight_and_locks(
 
 async fn status_all(shared: &Shared) -> Result<Message, ()> {
     let (in_flight, locks) = in_flight_and_locks(shared).await?;
-    // About one line of 64 bytes per service, so that it is not regrown per line.
-    let mut lines = String::with_capacity(64 * shared.catalog.services().count());
-    let mut count = 0;
+    let mut lines = Vec::with_capacity(shared.catalog.services().count());
     for service in shared.catalog.services() {
-        if count > 0 {
-            lines.push('\n');
-        }
-        service_line(shared, service, &in_flight, &locks, &mut lines).await?;
-        count += 1;
+        lines.push(service_line(shared, service, &in_flight, &locks).await?);
     }
+    let count = lines.len();
     let busy = in_flight.iter().filter(|r| !r.stage.is_terminal()).count();
-    Ok(Message::text(format!(
+    Ok(Message::text(Text::plain(format!(
         "Status of {count} services, {busy} release(s) in flight:"
-    ))
-    .with_detail(lines))
+    )))
+    .with_detail(Text::new().join(lines, "\n")))
 }
 
 async fn status_one(shared: &Shared, service: &Service) -> Result<Message, ()> {
     let (in_flight, locks) = in_flight_and_locks(shared).await?;
-    let mut line = String::new();
-    service_line(shared, service, &in_flight, &locks, &mut line).await?;
-    Ok(Message::text(line))
+    Ok(Message::text(
+        service_line(shared, service, &in_flight, &locks).await?,
+    ))
 }
 
 async fn history(shared: &Shared, service: &Service, limit: usize) -> Result<Message, ()> {
@@ -181,142 +171,164 @@ async fn history(shared: &Shared, service: &Service, limit: usize) -> Result<Mes
             tracing::error!(%error, "cannot read history");
         })?;
     if entries.is_empty() {
-        return Ok(Message::text(format!(
+        return Ok(Message::text(Text::plain(format!(
             "No release of {} has finished through chatdeploy yet.",
             service.name()
-        )));
+        ))));
     }
-    let lines: Vec<String> = entries.iter().map(history_line).collect();
-    Ok(Message::text(format!(
+    let lines = entries.iter().map(history_line);
+    Ok(Message::text(Text::plain(format!(
         "Last {} release(s) of {}, newest first:",
         entries.len(),
         service.name()
-    ))
-    .with_detail(lines.join("\n")))
+    )))
+    .with_detail(Text::new().join(lines, "\n")))
 }
 
 /// One finished release: when, what, how it ended and by whom, who asked,
 /// who approved.
-fn history_line(e: &crate::state::ReleaseRecord) -> String {
-    let mut approvers: Vec<String> = e.approved_by.iter().map(mention).collect();
-    approvers.extend(e.approved_outside.iter().map(|p| format!("{p} in AWS")));
+fn history_line(e: &crate::state::ReleaseRecord) -> Text {
+    let mut approvers: Vec<Text> = e
+        .approved_by
+        .iter()
+        .map(|u| Text::new().user(u.clone()))
+        .collect();
+    approvers.extend(
+        e.approved_outside
+            .iter()
+            .map(|p| Text::from_user(p.clone()).and(" in AWS")),
+    );
     let approvers = if approvers.is_empty() {
-        "no approval".to_owned()
+        Text::plain("no approval")
     } else {
-        format!("approved by {}", approvers.join(", "))
+        Text::plain("approved by ").join(approvers, ", ")
     };
-    let mut outcome = e.outcome.as_str().to_owned();
+    let mut line = Text::plain(format!(
+        "{} {} to {}: {}",
+        format_time(e.ended_at),
+        e.version,
+        e.environment,
+        e.outcome.as_str()
+    ));
     if let Some(by) = &e.ended_by {
-        let _ = write!(outcome, " by {}", render::actor(by));
+        line = line.and(" by ").then(messages::actor(by));
     }
     if e.outcome != Stage::Succeeded
         && let Some(reason) = &e.reason
     {
-        let _ = write!(outcome, ": {reason}");
+        line = line.and(": ").user_text(reason.clone());
     }
     if e.bypassed.is_some() {
-        outcome.push_str(" (APPROVAL BYPASSED)");
+        line = line.and(" (").emphasis("APPROVAL BYPASSED").and(")");
     }
-    format!(
-        "{} {} to {}: {outcome} (requested by {}, {approvers}, {}, release {})",
-        format_time(e.ended_at),
-        e.version,
-        e.environment,
-        mention(&e.requester),
-        match e.kind {
-            crate::state::ReleaseKind::Deploy => "deploy",
-            crate::state::ReleaseKind::Rollback => "rollback",
-        },
-        e.deployment
-    )
+    line.and(" (requested by ")
+        .user(e.requester.clone())
+        .and(", ")
+        .then(approvers)
+        .and(format!(
+            ", {}, release {})",
+            match e.kind {
+                crate::state::ReleaseKind::Deploy => "deploy",
+                crate::state::ReleaseKind::Rollback => "rollback",
+            },
+            e.deployment
+        ))
 }
 
 fn runbook(service: &Service) -> Message {
     match service.runbook() {
-        Some(url) => Message::text(format!("Runbook of {}: {url}", service.name()))
-            .with_link(format!("{} runbook", service.name()), url),
-        None => Message::text(format!(
-            "{} has no runbook configured; add `runbook = \"https://…\"` to its section of the \
-             configuration.",
-            service.name()
-        )),
+        Some(url) => {
+            Message::text(Text::plain(format!("Runbook of {}: ", service.name())).link(url, url))
+                .with_link(format!("{} runbook", service.name()), url)
+        }
+        None => Message::text(
+            Text::plain(format!(
+                "{} has no runbook configured; add ",
+                service.name()
+            ))
+            .code("runbook = \"https://…\"")
+            .and(" to its section of the configuration."),
+        ),
     }
 }
 
-fn version_format(service: &Service) -> String {
+/// "like `r-99.1.0`" or "matching `^r-…$`".
+fn version_format(service: &Service) -> Text {
     match service.version_example() {
-        Some(example) => format!("like `{example}`"),
-        None => format!("matching `{}`", service.version_pattern().as_str()),
+        Some(example) => Text::plain("like ").code(example),
+        None => Text::plain("matching ").code(service.version_pattern().as_str()),
     }
 }
 
 fn services(shared: &Shared) -> Message {
-    let lines: Vec<String> = shared
-        .catalog
-        .services()
-        .map(|service| {
-            let aliases = if service.aliases().is_empty() {
-                String::new()
-            } else {
-                format!(" (also {})", service.aliases().join(", "))
-            };
-            let description = service
-                .description()
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default();
-            let approval = match service.approval_mode() {
-                ApprovalMode::None => "no approval".to_owned(),
-                mode => format!(
-                    "{} approval(s) {} from {}",
-                    service.min_approvals(),
-                    if mode == ApprovalMode::BeforeStart {
-                        "before the start"
-                    } else {
-                        "at the document's approval step"
-                    },
-                    service
-                        .approvers()
-                        .iter()
-                        .map(mention_principal)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-            };
-            format!(
-                "*{}*{aliases}{description}. Versions {}; environments {}; {approval}.",
-                service.name(),
-                version_format(service),
+    let lines = shared.catalog.services().map(|service| {
+        let mut line = Text::new().emphasis(service.name());
+        if !service.aliases().is_empty() {
+            line = line.and(format!(" (also {})", service.aliases().join(", ")));
+        }
+        if let Some(description) = service.description() {
+            line = line.and(format!(": {description}"));
+        }
+        line = line
+            .and(". Versions ")
+            .then(version_format(service))
+            .and(format!(
+                "; environments {}; ",
                 service.environments().join(", ")
-            )
-        })
-        .collect();
-    Message::text("Services you can release:").with_detail(lines.join("\n"))
+            ));
+        let approval = match service.approval_mode() {
+            ApprovalMode::None => Text::plain("no approval"),
+            mode => Text::plain(format!(
+                "{} approval(s) {} from ",
+                service.min_approvals(),
+                if mode == ApprovalMode::BeforeStart {
+                    "before the start"
+                } else {
+                    "at the document's approval step"
+                }
+            ))
+            .join(service.approvers().iter().map(principal), " "),
+        };
+        line.then(approval).and(".")
+    });
+    Message::text("Services you can release:").with_detail(Text::new().join(lines, "\n"))
 }
 
 fn help(shared: &Shared, topic: Option<Verb>) -> Message {
-    let accepted: Vec<String> = shared
-        .catalog
-        .services()
-        .map(|s| format!("{} (versions {})", s.name(), version_format(s)))
-        .collect();
-    let accepted = format!("Services: {}.", accepted.join(", "));
+    let accepted = Text::plain("Services: ")
+        .join(
+            shared.catalog.services().map(|s| {
+                Text::plain(format!("{} (versions ", s.name()))
+                    .then(version_format(s))
+                    .and(")")
+            }),
+            ", ",
+        )
+        .and(".");
     match topic {
-        Some(verb) => Message::text(format!("`{}`: {}.", verb.usage(), verb.summary()))
-            .with_detail(format!(
-                "{}\n{accepted}",
-                match verb.kind() {
-                    crate::command::CommandKind::Mutating =>
-                        "It changes releases, so it works only in the deploy channels.",
-                    crate::command::CommandKind::ReadOnly => "It only reads, so it works anywhere.",
+        Some(verb) => Message::text(
+            Text::new()
+                .code(verb.usage())
+                .and(format!(": {}.", verb.summary())),
+        )
+        .with_detail(
+            Text::plain(match verb.kind() {
+                crate::command::CommandKind::Mutating => {
+                    "It changes releases, so it works only in the deploy channels."
                 }
-            )),
+                crate::command::CommandKind::ReadOnly => "It only reads, so it works anywhere.",
+            })
+            .and("\n")
+            .then(accepted),
+        ),
         None => {
-            let lines: Vec<String> = Verb::ALL
-                .iter()
-                .map(|verb| format!("`{}`: {}", verb.usage(), verb.summary()))
-                .collect();
+            let lines = Verb::ALL.iter().map(|verb| {
+                Text::new()
+                    .code(verb.usage())
+                    .and(format!(": {}", verb.summary()))
+            });
             Message::text("Commands (mention me, or use /deploy):")
-                .with_detail(format!("{}\n{accepted}", lines.join("\n")))
+                .with_detail(Text::new().join(lines, "\n").and("\n").then(accepted))
         }
     }
 }

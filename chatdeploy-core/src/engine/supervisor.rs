@@ -14,7 +14,7 @@ use crate::chat::{Conversation, PostedMessage};
 use crate::ids::DeploymentId;
 use crate::state::{DeploymentRecord, Stage, StateError};
 
-use super::render::{self, Links};
+use super::messages::{self, Links};
 use super::{Shared, SupervisorHandle};
 
 /// What a supervisor is doing, for [`super::Engine::until_settled`].
@@ -260,7 +260,7 @@ impl Supervisor {
 
     /// Posts the status message; `None` to go on with the step.
     async fn post_status(&mut self, record: &DeploymentRecord) -> Option<Next> {
-        let message = render::status_message(record, self.snapshot.as_ref(), &self.links(record));
+        let message = messages::status_message(record, self.snapshot.as_ref(), &self.links(record));
         match self.shared.chat.post(&Self::thread(record), &message).await {
             Ok(posted) => {
                 let mut next = record.clone();
@@ -286,7 +286,7 @@ impl Supervisor {
         let Some(id) = &record.status_message else {
             return;
         };
-        let message = render::status_message(record, self.snapshot.as_ref(), &self.links(record));
+        let message = messages::status_message(record, self.snapshot.as_ref(), &self.links(record));
         if self.rendered == Some(message.fingerprint()) {
             return;
         }

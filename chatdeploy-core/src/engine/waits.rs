@@ -4,11 +4,11 @@
 
 use crate::audit::{AuditAction, AuditEvent};
 use crate::backend::{BackendError, ExecutionSnapshot, Signal, StepSnapshot, WaitOutcome};
-use crate::chat::{Message, PostedMessage, Tone};
+use crate::chat::{Message, PostedMessage, Text, Tone};
 use crate::ids::UserId;
 use crate::state::{Actor, ApprovalState, DeploymentRecord, Rejection, Stage, WaitEnd};
 
-use super::render::{self, BEFORE_START};
+use super::messages::{self, BEFORE_START};
 use super::supervisor::{Activity, Next, Supervisor};
 
 impl Supervisor {
@@ -180,16 +180,18 @@ impl Supervisor {
         };
         let deadline = self.approval_deadline(wait);
         let text = match decision {
-            Signal::Approve => format!(
-                "AWS refused the approval: {message}. The release is still waiting at step {}. \
-                 Fix the step's Approvers (they must include the bot's AWS role) or approve in \
-                 the AWS console; otherwise chatdeploy stops the execution at {}.",
-                wait.key,
-                render::format_time(deadline)
-            ),
-            Signal::Reject => format!(
-                "AWS refused the rejection: {message}. chatdeploy stops the execution instead."
-            ),
+            Signal::Approve => Text::plain("AWS refused the approval: ")
+                .user_text(message)
+                .and(". The release is still waiting at step ")
+                .user_text(wait.key.clone())
+                .and(format!(
+                    ". Fix the step's Approvers (they must include the bot's AWS role) or \
+                     approve in the AWS console; otherwise chatdeploy stops the execution at {}.",
+                    messages::format_time(deadline)
+                )),
+            Signal::Reject => Text::plain("AWS refused the rejection: ")
+                .user_text(message)
+                .and(". chatdeploy stops the execution instead."),
         };
         self.shared
             .say(
@@ -237,7 +239,7 @@ impl Supervisor {
                     reason: Some(format!(
                         "no approval reached AWS within {} (AWS refused the bot's signal), so \
                          chatdeploy stopped the execution",
-                        render::format_duration(timeout)
+                        messages::format_duration(timeout)
                     )),
                 });
             }
@@ -334,7 +336,7 @@ impl Supervisor {
 
     /// When an undecided wait times out in chatdeploy.
     pub(super) fn approval_deadline(&self, wait: &ApprovalState) -> chrono::DateTime<chrono::Utc> {
-        render::add_duration(wait.requested_at, self.shared.catalog.approval().timeout())
+        messages::add_duration(wait.requested_at, self.shared.catalog.approval().timeout())
     }
 
     /// Posts the approval request once per wait; `None` to go on.
@@ -389,7 +391,7 @@ impl Supervisor {
     }
 
     fn approval_message(&self, record: &DeploymentRecord, wait: &ApprovalState) -> Message {
-        render::approval_request(
+        messages::approval_request(
             record,
             wait,
             &self.shared.policy.approvers(&record.service),

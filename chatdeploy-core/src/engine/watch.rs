@@ -3,11 +3,11 @@
 //! never retried silently forever), and cancellation.
 
 use crate::backend::{BackendError, ExecutionSnapshot, ExecutionStatus};
-use crate::chat::{Message, Tone};
+use crate::chat::{Message, Text, Tone};
 use crate::ids::ExecutionId;
 use crate::state::{DeploymentRecord, Stage, WatchProblem};
 
-use super::render;
+use super::messages;
 use super::supervisor::{Activity, Next, Supervisor};
 
 /// Failed reads in a row before a refused read (access denied, expired
@@ -160,7 +160,8 @@ impl Supervisor {
     /// record changed (re-read and go on).
     async fn report_problem(&mut self, record: &mut DeploymentRecord) -> Option<Next> {
         let problem = record.watch_problem.as_ref().filter(|p| !p.posted)?;
-        let message = Message::text(problem.message.clone()).with_tone(Tone::Attention);
+        let message =
+            Message::text(Text::plain(problem.message.clone())).with_tone(Tone::Attention);
         if let Err(error) = self.shared.chat.post(&Self::thread(record), &message).await {
             tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot post the watch problem; will retry");
             return None;
@@ -192,7 +193,7 @@ impl Supervisor {
             self.shared
                 .say(
                     &Self::thread(&record),
-                    &Message::text(text).with_tone(Tone::Info),
+                    &Message::text(Text::plain(text)).with_tone(Tone::Info),
                 )
                 .await;
         }
@@ -214,7 +215,7 @@ impl Supervisor {
         let deadline = self.shared.polling.unknown_status_deadline;
         match &record.watch_problem {
             Some(problem) if problem.status.as_deref() == Some(status) => {
-                let until = render::add_duration(problem.since, deadline);
+                let until = messages::add_duration(problem.since, deadline);
                 if now < until {
                     let wait = self.shared.clock.until(until).min(self.shared.polling.slow);
                     return Next::Sleep(wait, Activity::Busy);
@@ -224,7 +225,7 @@ impl Supervisor {
                     "Execution {execution} reports status {status}, which chatdeploy cannot \
                      read as success or failure, and it did not change for {}; check the \
                      execution in the AWS console.",
-                    render::format_duration(deadline)
+                    messages::format_duration(deadline)
                 ));
                 record.watch_problem = None;
                 self.finish(record).await
@@ -236,7 +237,7 @@ impl Supervisor {
                         "AWS reports status {status} for execution {execution}, which \
                          chatdeploy does not know. It keeps watching until {} and then \
                          reports the release as failed; check the execution in the AWS console.",
-                        render::format_time(render::add_duration(now, deadline))
+                        messages::format_time(messages::add_duration(now, deadline))
                     ),
                     posted: false,
                     status: Some(status.to_owned()),

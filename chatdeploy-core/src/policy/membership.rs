@@ -47,14 +47,17 @@ mod tests {
 
     fn principals(ids: &[&str]) -> Vec<Principal> {
         ids.iter()
-            .map(|id| Principal::from_config_id(id).unwrap())
+            .map(|id| match id.strip_prefix("group:") {
+                Some(_) => Principal::Group(GroupId::new(*id)),
+                None => Principal::User(UserId::new(*id)),
+            })
             .collect()
     }
 
     #[tokio::test]
     async fn users_and_group_members_are_members() {
-        let chat = RecordingChatSurface::new().with_group("S0OPS", &["U07"]);
-        let list = principals(&["U01", "S0OPS"]);
+        let chat = RecordingChatSurface::new().with_group("group:ops", &["U07"]);
+        let list = principals(&["U01", "group:ops"]);
         assert!(is_member(&chat, &list, &"U01".into()).await.unwrap());
         assert!(is_member(&chat, &list, &"U07".into()).await.unwrap());
         assert!(!is_member(&chat, &list, &"U99".into()).await.unwrap());
@@ -63,9 +66,9 @@ mod tests {
     #[tokio::test]
     async fn unreadable_group_is_an_error_unless_a_direct_entry_matches() {
         let chat = RecordingChatSurface::new();
-        let list = principals(&["U01", "S0GONE"]);
+        let list = principals(&["U01", "group:gone"]);
         assert!(is_member(&chat, &list, &"U01".into()).await.unwrap());
         let (group, _) = is_member(&chat, &list, &"U02".into()).await.unwrap_err();
-        assert_eq!(group.as_str(), "S0GONE");
+        assert_eq!(group.as_str(), "group:gone");
     }
 }

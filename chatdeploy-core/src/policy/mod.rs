@@ -1,41 +1,50 @@
-//! The [`ApproverPolicy`] trait: who may approve a release, and how many
-//! approvals it needs.
+//! The [`ApproverPolicy`] trait: who approves a release, and how many
+//! approvals it needs; with its sibling [`ActionPolicy`], which decides
+//! every mutating action (who may deploy, roll back, cancel, lock, unlock,
+//! approve and reject).
 //!
 //! A refusal is a [`Denial`] value with a sentence for the person, not an
 //! error; errors are reserved for not being able to decide at all.
 
+mod action;
 mod membership;
 mod static_policy;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::chat::ChatError;
-use crate::ids::{Principal, UserId};
+use crate::ids::Principal;
 
+#[cfg(any(test, feature = "test-util"))]
+pub use action::MockActionPolicy;
+pub use action::{Action, ActionPolicy, ActionRequest, ReleaseFacts, Verdict};
 pub use membership::is_member;
-pub use static_policy::{ServiceApprovalRule, StaticApproverPolicy};
+pub use static_policy::{ServiceRule, StaticPolicy};
 
-/// One person's attempt to approve one release.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalCheck {
-    /// The canonical service name.
-    pub service: String,
-    /// Who asked for the release.
-    pub requester: UserId,
-    /// Who is trying to approve it.
-    pub approver: UserId,
-    /// Who has approved it so far.
-    pub approved_by: Vec<UserId>,
-}
-
-/// Why an approval was refused.
+/// Why an action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Denial {
+    /// The person is not a deployer of this service.
+    NotADeployer {
+        /// The service.
+        service: String,
+    },
+    /// The person is neither a deployer nor an approver of this service.
+    NotDeployerOrApprover {
+        /// The service.
+        service: String,
+        /// What they tried, e.g. `lock`.
+        action: Action,
+    },
+    /// Only the requester, a deployer or an approver may cancel.
+    MayNotCancel {
+        /// The service.
+        service: String,
+    },
     /// The person is not an approver of this service.
     NotAnApprover {
         /// The service.
@@ -50,12 +59,29 @@ pub enum Denial {
         /// The service.
         service: String,
     },
+    /// An embedder's own rule, with its sentence.
+    Other {
+        /// The sentence for the person.
+        reason: String,
+    },
 }
 
 impl Denial {
-    /// One sentence for the person who clicked.
+    /// One sentence for the person who asked.
     pub fn user_message(&self) -> String {
         match self {
+            Self::NotADeployer { service } => format!(
+                "You are not a deployer of {service}; ask the platform team to add you to \
+                 `deployers`."
+            ),
+            Self::NotDeployerOrApprover { service, action } => format!(
+                "Only deployers and approvers of {service} can {} it.",
+                action.as_str()
+            ),
+            Self::MayNotCancel { service } => format!(
+                "Only the requester, a deployer or an approver of {service} can cancel this \
+                 release."
+            ),
             Self::NotAnApprover { service } => format!(
                 "You are not an approver of {service}; ask one of the approvers mentioned in \
                  the request."
@@ -67,25 +93,10 @@ impl Denial {
                 "You have already approved this release; it needs another approver.".to_owned()
             }
             Self::UnknownService { service } => {
-                format!("{service} has no approval policy, so nobody can approve it.")
+                format!("{service} has no access policy, so nobody can change its releases.")
             }
+            Self::Other { reason } => reason.clone(),
         }
-    }
-}
-
-/// The policy's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApprovalVerdict {
-    /// The approval counts.
-    Allowed,
-    /// The approval is refused.
-    Denied(Denial),
-}
-
-impl ApprovalVerdict {
-    /// Whether the approval counts.
-    pub fn is_allowed(&self) -> bool {
-        matches!(self, Self::Allowed)
     }
 }
 
@@ -102,20 +113,18 @@ pub enum PolicyError {
         #[source]
         source: ChatError,
     },
+    /// An embedder's policy could not decide.
+    #[error("the policy could not decide: {message}")]
+    Other {
+        /// What happened.
+        message: String,
+    },
 }
 
-/// Who may approve which release.
+/// Who approves releases of a service, and how many approvals they need
+/// (whether a person may approve is [`ActionPolicy`]'s question).
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
-#[async_trait]
 pub trait ApproverPolicy: Send + Sync {
-    /// Whether `check.approver` may approve this release now.
-    ///
-    /// # Errors
-    ///
-    /// [`PolicyError`] when the policy cannot decide (e.g. group membership
-    /// cannot be read); callers treat that as a refusal and say so.
-    async fn check(&self, check: &ApprovalCheck) -> Result<ApprovalVerdict, PolicyError>;
-
     /// How many distinct approvals a release of `service` needs.
     fn required_approvals(&self, service: &str) -> u32;
 
@@ -125,11 +134,7 @@ pub trait ApproverPolicy: Send + Sync {
 
 macro_rules! forward_approver_policy {
     ($ptr:ty) => {
-        #[async_trait]
         impl<T: ApproverPolicy + ?Sized> ApproverPolicy for $ptr {
-            async fn check(&self, check: &ApprovalCheck) -> Result<ApprovalVerdict, PolicyError> {
-                (**self).check(check).await
-            }
             fn required_approvals(&self, service: &str) -> u32 {
                 (**self).required_approvals(service)
             }

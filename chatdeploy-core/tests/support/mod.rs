@@ -12,7 +12,8 @@ use chatdeploy_core::audit::{AuditAction, AuditSink, InMemoryAuditSink};
 use chatdeploy_core::chat::{
     ButtonAction, ChatSurface, Conversation, Message, RecordedCall, RecordingChatSurface,
 };
-use chatdeploy_core::engine::{ChatEvent, Engine, Handled, PollPolicy};
+use chatdeploy_core::chat::{ChatEvent, Handled};
+use chatdeploy_core::engine::{Engine, PollPolicy};
 use chatdeploy_core::state::{DeploymentRecord, InMemoryStateStore, StateStore};
 use chatdeploy_core::testing::{FakeStep, ScriptedBackend};
 use chatdeploy_core::{DeploymentId, UserId};
@@ -268,7 +269,7 @@ impl Harness {
         self.chat
             .ephemerals_for(&UserId::new(user))
             .into_iter()
-            .map(|m| m.text)
+            .map(|m| m.text.to_string())
             .collect()
     }
 

@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use chatdeploy_core::engine::{ChatEvent, EventHandler};
+use chatdeploy_core::chat::{ChatEvent, EventHandler};
 
 use crate::inbound::{
     EventsApiRequest, MalformedPayload, SignatureError, SignatureVerifier, Translator,
@@ -30,7 +30,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// [`router`](Self::router) in an existing axum application:
 ///
 /// ```no_run
-/// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::engine::EventHandler>) -> std::io::Result<()> {
+/// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::chat::EventHandler>) -> std::io::Result<()> {
 /// let listener = chatdeploy_slack::EventsApiListener::new("signing-secret", engine)
 ///     .with_bot_user("U0BOT");
 /// let app = axum::Router::new().nest("/bot", listener.router());

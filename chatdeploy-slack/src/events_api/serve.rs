@@ -35,7 +35,7 @@ impl EventsApiListener {
     /// an existing axum application.
     ///
     /// ```no_run
-    /// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::engine::EventHandler>) -> std::io::Result<()> {
+    /// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::chat::EventHandler>) -> std::io::Result<()> {
     /// let listener = chatdeploy_slack::EventsApiListener::new("signing-secret", engine);
     /// let tcp = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
     /// listener.serve(tcp, async { let _ = tokio::signal::ctrl_c().await; }).await

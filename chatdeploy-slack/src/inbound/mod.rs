@@ -1,5 +1,5 @@
 //! Inbound Slack traffic: signature verification, redelivery dedupe, and the
-//! one translation into core [`ChatEvent`](chatdeploy_core::engine::ChatEvent)s.
+//! one translation into core [`ChatEvent`](chatdeploy_core::chat::ChatEvent)s.
 
 mod dedupe;
 mod signature;

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use chatdeploy_core::chat::ButtonAction;
-use chatdeploy_core::engine::ChatEvent;
+use chatdeploy_core::chat::ChatEvent;
 use serde::Deserialize;
 
 /// A payload that is not what Slack sends.

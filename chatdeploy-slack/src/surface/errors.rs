@@ -38,3 +38,17 @@ pub(crate) fn map(operation: &'static str, target: Target<'_>, err: SlackClientE
         },
     }
 }
+
+/// What an operator should do about a chat error, in Slack's terms (core's
+/// [`ChatError::hint`] is surface-neutral).
+pub fn hint(error: &ChatError) -> String {
+    match error {
+        ChatError::NotInChannel { channel } => {
+            format!("Invite the bot to channel {channel}: type `/invite @deploybot` there.")
+        }
+        ChatError::Refused { code, .. } if code == "invalid_auth" || code == "not_authed" => {
+            "Slack refused the bot token; check SLACK_BOT_TOKEN (xoxb-…).".to_owned()
+        }
+        other => other.hint(),
+    }
+}

@@ -2,6 +2,8 @@
 //! (slack-morphism with a ring-backed hyper connector).
 
 mod errors;
+
+pub use errors::hint;
 mod limits;
 
 use std::future::Future;

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatdeploy_core::engine::{ChatEvent, EventHandler, Handled};
+use chatdeploy_core::chat::{ChatEvent, EventHandler, Handled};
 
 /// Records every event; answers `Accepted`.
 #[derive(Debug, Default)]

@@ -6,8 +6,8 @@ use crate::backend::{Signal, StartRequest};
 use crate::catalog::ApprovalMode;
 use crate::state::{Actor, ApprovalState, DeploymentRecord, Rejection, Stage, WaitEnd};
 
-use super::render::{self, BEFORE_START};
-use super::router::request_audit_id;
+use super::messages::{self, BEFORE_START};
+use super::request::request_audit_id;
 use super::supervisor::{Activity, Next, Supervisor};
 
 impl Supervisor {
@@ -123,7 +123,7 @@ impl Supervisor {
                     at: self.shared.clock.now(),
                     reason: Some(format!(
                         "no decision within {}",
-                        render::format_duration(timeout)
+                        messages::format_duration(timeout)
                     )),
                 });
             }

@@ -4,15 +4,33 @@
 
 use crate::audit::AuditAction;
 use crate::backend::Signal;
-use crate::chat::Message;
-use crate::policy::{ApprovalCheck, ApprovalVerdict, Denial};
+use crate::chat::{Handled, Message, Text};
+use crate::ids::DeploymentId;
+use crate::policy::{Action, ActionRequest, Denial, ReleaseFacts, Verdict};
 use crate::state::{Approval, DeploymentRecord, Rejection, Stage, StateError};
 
 use super::Shared;
-use super::event::Handled;
-use super::router::{
-    self, Request, STATE_UNAVAILABLE, Target, is_deployer_or_approver, refuse, unavailable,
-};
+use super::deployment_ids::looks_like_deployment_id;
+use super::request::{self, Request, STATE_UNAVAILABLE, audit_first, refuse, unavailable};
+
+/// What an `approve`/`reject`/`cancel` names.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A release ID.
+    Deployment(DeploymentId),
+    /// A service name or alias, as typed.
+    Service(String),
+}
+
+impl Target {
+    pub(crate) fn from_text(text: &str) -> Self {
+        if looks_like_deployment_id(text) {
+            Self::Deployment(DeploymentId::new(text))
+        } else {
+            Self::Service(text.to_owned())
+        }
+    }
+}
 
 /// How many times a revision-checked update is retried against concurrent
 /// writers before giving up.
@@ -47,7 +65,7 @@ async fn resolve(
             Err(error) => Err(unavailable(shared, request, None, "read the release", &error).await),
         },
         Target::Service(name) => {
-            let service = router::service(shared, request, &name).await?;
+            let service = request::service(shared, request, &name).await?;
             let in_flight = match shared.state.in_flight().await {
                 Ok(in_flight) => in_flight,
                 Err(error) => {
@@ -111,19 +129,22 @@ pub(crate) async fn decide(
     let Some(wait) = record.approval.clone() else {
         return Handled::Refused;
     };
-    let check = ApprovalCheck {
+    let ask = ActionRequest {
+        action: match decision {
+            Signal::Approve => Action::Approve,
+            Signal::Reject => Action::Reject,
+        },
+        user: user.clone(),
         service: record.service.clone(),
-        requester: record.requester.clone(),
-        approver: user.clone(),
-        approved_by: wait.approvers(),
+        environment: Some(record.environment.clone()),
+        release: Some(ReleaseFacts {
+            requester: record.requester.clone(),
+            approved_by: wait.approvers(),
+        }),
     };
-    match shared.policy.check(&check).await {
-        Ok(ApprovalVerdict::Allowed) => {}
-        // Rejecting needs the approver role, but a requester may stop their
-        // own release and a person who approved may change their mind.
-        Ok(ApprovalVerdict::Denied(Denial::SelfApproval | Denial::AlreadyApproved))
-            if decision == Signal::Reject => {}
-        Ok(ApprovalVerdict::Denied(denial)) => {
+    match shared.access.decide(&ask).await {
+        Ok(Verdict::Allowed) => {}
+        Ok(Verdict::Denied(denial)) => {
             let mut audit = audit_for(request, AuditAction::ApprovalDenied, &record)
                 .with_reason(denial.user_message());
             audit.id = format!("{}:{}:approval_denied", request.event.id, wait.key);
@@ -132,13 +153,13 @@ pub(crate) async fn decide(
                 .tell(
                     &request.event.reply_to(),
                     user,
-                    Message::text(denial.user_message()),
+                    Message::text(Text::plain(denial.user_message())),
                 )
                 .await;
             return Handled::Refused;
         }
         Err(error) => {
-            tracing::warn!(%error, "approver policy could not decide");
+            tracing::warn!(%error, "the access policy could not decide");
             let sentence = "chatdeploy could not check who may approve right now; try again \
                             shortly."
                 .to_owned();
@@ -190,7 +211,7 @@ pub(crate) async fn decide(
         audit.id = format!("{}:{}:{}:{user}", next.id, wait.key, action.as_str());
         audit.decision = Some(decision);
         audit.reason = reason.clone();
-        if let Err(handled) = router::audit_first(shared, request, audit).await {
+        if let Err(handled) = audit_first(shared, request, audit).await {
             return handled;
         }
         match shared.state.update_deployment(&next).await {
@@ -204,7 +225,11 @@ pub(crate) async fn decide(
                     }
                 };
                 shared
-                    .tell(&request.event.reply_to(), user, Message::text(ack))
+                    .tell(
+                        &request.event.reply_to(),
+                        user,
+                        Message::text(Text::plain(ack)),
+                    )
                     .await;
                 return Handled::Accepted;
             }
@@ -248,19 +273,17 @@ pub(crate) async fn cancel(shared: &Shared, request: &Request<'_>, target: Targe
         Err(handled) => return handled,
     };
     let user = &request.event.user;
-    let allowed = &current.requester == user
-        || match shared.catalog.service(&current.service) {
-            Ok(service) => is_deployer_or_approver(shared, request, service).await,
-            Err(_) => false,
-        };
-    if !allowed {
-        let sentence = format!(
-            "Only the requester, a deployer or an approver of {} can cancel this release.",
-            current.service
-        );
-        return refuse(shared, request, sentence, Some(&current.service)).await;
+    let facts = ReleaseFacts {
+        requester: current.requester.clone(),
+        approved_by: current.approved_by.clone(),
+    };
+    let service = current.service.clone();
+    if let Err(handled) =
+        request::authorise(shared, request, Action::Cancel, &service, Some(facts)).await
+    {
+        return handled;
     }
-    if let Err(handled) = router::audit_first(
+    if let Err(handled) = audit_first(
         shared,
         request,
         audit_for(request, AuditAction::CancelRequested, &current),
@@ -298,7 +321,11 @@ pub(crate) async fn cancel(shared: &Shared, request: &Request<'_>, target: Targe
     shared.wake(&current.id);
     let ack = format!("Cancelling release {} of {}.", current.id, current.service);
     shared
-        .tell(&request.event.reply_to(), user, Message::text(ack))
+        .tell(
+            &request.event.reply_to(),
+            user,
+            Message::text(Text::plain(ack)),
+        )
         .await;
     Handled::Accepted
 }

@@ -1,8 +1,12 @@
-//! What the engine receives from a chat surface.
+//! What a chat surface hands the engine: [`ChatEvent`]s, through the
+//! [`EventHandler`] trait, and what came of each ([`Handled`]).
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{ButtonAction, Conversation};
+use super::{ButtonAction, Conversation};
 use crate::ids::{ChannelId, DeploymentId, EventId, MessageId, UserId};
 
 /// One inbound chat event, already translated from the surface's wire
@@ -30,8 +34,9 @@ pub struct ChatEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ChatEventKind {
-    /// A command text (a mention, a direct message or a slash command),
-    /// as typed, still Slack-escaped.
+    /// A command text (a mention, a direct message or a slash command), as
+    /// plain text: the surface has undone its own escaping and dropped the
+    /// bot's mention.
     Command {
         /// The text.
         text: String,
@@ -123,3 +128,26 @@ pub enum Handled {
     /// A release was started (or is waiting for approval before its start).
     Released(DeploymentId),
 }
+
+/// Receives translated inbound chat events. The engine
+/// (`chatdeploy_core::engine::Engine`) is the real one; listeners depend on
+/// this trait so their tests can count the calls.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Handles one event to the end of its synchronous part; never fails.
+    async fn handle(&self, event: ChatEvent) -> Handled;
+}
+
+macro_rules! forward_event_handler {
+    ($ptr:ty) => {
+        #[async_trait]
+        impl<T: EventHandler + ?Sized> EventHandler for $ptr {
+            async fn handle(&self, event: ChatEvent) -> Handled {
+                (**self).handle(event).await
+            }
+        }
+    };
+}
+forward_event_handler!(Arc<T>);
+forward_event_handler!(Box<T>);

@@ -9,11 +9,14 @@ use crate::state::{
     DeploymentRecord, LockAttempt, LockHolder, ReleaseKind, ServiceLock, Stage, StateError,
 };
 
-use super::event::Handled;
-use super::render::{format_time, mention};
-use super::router::{self, Request, Role, STATE_UNAVAILABLE, refuse, unavailable};
+use super::messages::busy;
+use super::request::{
+    Request, STATE_UNAVAILABLE, audit_first, authorised_service, refuse, refuse_with, unavailable,
+};
 use super::{Shared, deployment_id_for, supervisor};
 use crate::backend::idempotency_token;
+use crate::chat::Handled;
+use crate::policy::Action;
 
 /// What the person asked to release.
 pub(crate) enum ReleaseAsk {
@@ -33,11 +36,14 @@ pub(crate) async fn release(
     service_name: &str,
     ask: ReleaseAsk,
 ) -> Handled {
-    let service =
-        match router::authorised_service(shared, request, service_name, Role::Deployer).await {
-            Ok(service) => service,
-            Err(handled) => return handled,
-        };
+    let action = match ask {
+        ReleaseAsk::Deploy { .. } => Action::Deploy,
+        ReleaseAsk::Rollback { .. } => Action::Rollback,
+    };
+    let service = match authorised_service(shared, request, service_name, action).await {
+        Ok(service) => service,
+        Err(handled) => return handled,
+    };
     let (kind, version, environment, ticket) = match resolve(shared, service, ask).await {
         Ok(resolved) => resolved,
         Err(sentence) => return refuse(shared, request, sentence, Some(service.name())).await,
@@ -86,7 +92,7 @@ pub(crate) async fn release(
     match shared.state.try_lock(&lock).await {
         Ok(LockAttempt::Acquired) => {}
         Ok(LockAttempt::Held(held)) => {
-            return refuse(shared, request, busy_sentence(&held), Some(service.name())).await;
+            return refuse_with(shared, request, busy(&held), Some(service.name())).await;
         }
         Err(error) => {
             let what = "take the service lock";
@@ -113,7 +119,7 @@ pub(crate) async fn release(
     audit.version = Some(record.version.clone());
     audit.environment = Some(record.environment.clone());
     audit.deployment = Some(id.clone());
-    if let Err(handled) = router::audit_first(shared, request, audit).await {
+    if let Err(handled) = audit_first(shared, request, audit).await {
         // Fail closed: no record of the request, no release.
         abandon(shared, record, &lock).await;
         return handled;
@@ -202,31 +208,4 @@ async fn previous_successful(
     Ok(successful
         .find(|e| e.version != current.version)
         .map(|e| e.version.clone()))
-}
-
-/// Why a service is not free, and what to do about it.
-pub(crate) fn busy_sentence(lock: &ServiceLock) -> String {
-    let since = format_time(lock.since);
-    match &lock.holder {
-        LockHolder::Release {
-            deployment,
-            version,
-            requester,
-        } => format!(
-            "{} is busy: {} is releasing {version} since {since} (release {deployment}). Wait \
-             for it to finish, or type `cancel {deployment}`.",
-            lock.service,
-            mention(requester)
-        ),
-        LockHolder::Manual { by, reason } => format!(
-            "{} is locked by {} since {since}{}. Ask them, or type `unlock {}` when it is safe.",
-            lock.service,
-            mention(by),
-            reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default(),
-            lock.service
-        ),
-    }
 }
