@@ -30,6 +30,8 @@ mod request;
 mod router;
 mod start;
 mod supervisor;
+mod approval_request;
+mod wait_end;
 mod waits;
 mod watch;
 

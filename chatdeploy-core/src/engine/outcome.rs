@@ -9,7 +9,7 @@ use crate::state::{DeploymentRecord, Stage, WaitEnd};
 
 use super::messages::BEFORE_START;
 use super::supervisor::{Next, Supervisor};
-use super::waits::end_of_wait;
+use super::wait_end::end_of_wait;
 
 impl Supervisor {
     /// The execution ended: record the outcome and finish.
