@@ -65,3 +65,16 @@ fn readers_and_typos_get_answers_and_the_demo_still_exits_zero() {
     assert!(out.contains("Did you mean `deploy`?"), "{out}");
     assert!(out.contains("Status of 2 services"), "{out}");
 }
+
+/// The bring-your-own-chat-surface example runs a release end to end.
+#[test]
+fn the_own_chat_example_runs_a_release_offline() {
+    let output = Command::new(example("own_chat"))
+        .output()
+        .expect("the own_chat example is built by `cargo test`");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("@bob approval needed at step Approve"), "{stdout}");
+    assert!(stdout.contains("app v42 to production succeeded in"), "{stdout}");
+    assert!(!stdout.contains("<@"), "no chat markup: {stdout}");
+}

@@ -129,6 +129,16 @@ pub enum Handled {
     Released(DeploymentId),
 }
 
+impl Handled {
+    /// The release the event started, if it started one.
+    pub fn release(self) -> Option<DeploymentId> {
+        match self {
+            Self::Released(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// Receives translated inbound chat events. The engine
 /// (`chatdeploy_core::engine::Engine`) is the real one; listeners depend on
 /// this trait so their tests can count the calls.
