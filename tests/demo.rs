@@ -74,7 +74,13 @@ fn the_own_chat_example_runs_a_release_offline() {
         .expect("the own_chat example is built by `cargo test`");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("@bob approval needed at step Approve"), "{stdout}");
-    assert!(stdout.contains("app v42 to production succeeded in"), "{stdout}");
+    assert!(
+        stdout.contains("@bob approval needed at step Approve"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("app v42 to production succeeded in"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("<@"), "no chat markup: {stdout}");
 }

@@ -298,7 +298,8 @@ impl Bed {
     /// a post to Slack and a write to the state file cannot be one step.)
     async fn wait_until_waiting_for_approval(&self) {
         let start = Instant::now();
-        let state = SqliteStateStore::open(self.dir.path().join("chatdeploy.db")).unwrap();
+        let state =
+            SqliteStateStore::open_read_only(self.dir.path().join("chatdeploy.db")).unwrap();
         loop {
             let in_flight = state.in_flight().await.unwrap();
             if in_flight
@@ -332,7 +333,8 @@ impl Bed {
         ] {
             assert_eq!(self.count(action), 1, "{action:?} in {:?}", self.audit());
         }
-        let state = SqliteStateStore::open(self.dir.path().join("chatdeploy.db")).unwrap();
+        let state =
+            SqliteStateStore::open_read_only(self.dir.path().join("chatdeploy.db")).unwrap();
         assert!(
             state.lock("app").await.unwrap().is_none(),
             "the lock is released"
@@ -472,12 +474,29 @@ async fn a_corrupt_state_file_stops_the_start_untouched() {
     assert_eq!(std::fs::read(&db).unwrap(), b"this is not a database");
 }
 
+/// Runs a bot that must exit by itself: its status and stderr, or a panic
+/// (after killing it) when it is still running after 30 s.
 fn bed_bot_output(bed: &Bed, db: &Path) -> (std::process::ExitStatus, String) {
-    let output = bed.bot_command(db).output().unwrap();
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut child = bed
+        .bot_command(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the bot did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
 }
 
 /// `--check` against the emulator and the fake Slack: documents and their
@@ -573,7 +592,8 @@ mod killed_during_the_wait {
             self.bed.audit()
         }
         async fn history(&self, service: &str) -> Vec<ReleaseRecord> {
-            let state = SqliteStateStore::open(self.bed.dir.path().join("chatdeploy.db")).unwrap();
+            let state = SqliteStateStore::open_read_only(self.bed.dir.path().join("chatdeploy.db"))
+                .unwrap();
             state.history(service, 10).await.unwrap()
         }
     }
@@ -703,4 +723,21 @@ async fn check_reports_an_approval_gate_the_bot_cannot_pass() {
         stdout.contains("is not an approver of document Deploy-App's approval step ApproveRelease"),
         "{stdout}"
     );
+}
+
+/// SQLite keeps the state of one bot process: a second bot on the same
+/// file refuses to start, and its sentence points to PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_sqlite_file_refuses_to_start() {
+    let bed = Bed::start().await;
+    let (bot, _addr) = bed.bot();
+    let db = bed.dir.path().join("chatdeploy.db");
+    let (status, stderr) = bed_bot_output(&bed, &db);
+    stop(bot);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("is in use by another chatdeploy process"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("PostgreSQL"), "{stderr}");
 }

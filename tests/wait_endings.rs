@@ -40,7 +40,7 @@ impl Bot for World {
         World::audit(self)
     }
     async fn history(&self, service: &str) -> Vec<ReleaseRecord> {
-        let state = SqliteStateStore::open(&self.state_path).unwrap();
+        let state = SqliteStateStore::open_read_only(&self.state_path).unwrap();
         state.history(service, 10).await.unwrap()
     }
 }

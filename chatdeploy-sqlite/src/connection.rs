@@ -38,6 +38,9 @@ pub(crate) struct Database {
     readers: Option<Mutex<Vec<Connection>>>,
     /// Inserts counted for the periodic sweep of expired rows.
     pub(crate) inserts: AtomicU64,
+    /// The file, locked (`flock`) while this database is open for writing:
+    /// one process at a time keeps its state here.
+    _owner: Option<File>,
 }
 
 impl Database {
@@ -46,6 +49,7 @@ impl Database {
         let path = path.to_path_buf();
         let created = precheck(&path)?;
         let mut writer = connect(&path, true).map_err(|e| schema::classify(&path, e))?;
+        let owner = take_ownership(&path)?;
         if writer.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(OpenStateError::ReadOnly {
                 path,
@@ -87,6 +91,30 @@ impl Database {
             writer: Mutex::new(writer),
             readers: Some(Mutex::new(Vec::new())),
             inserts: AtomicU64::new(0),
+            _owner: Some(owner),
+        })
+    }
+
+    /// Opens an existing database for reading only, beside the process that
+    /// owns it (inspection, tests): no lock is taken, the schema must be
+    /// this build's, and every write fails.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Self, OpenStateError> {
+        let path = path.to_path_buf();
+        if precheck(&path)? {
+            return Err(OpenStateError::Missing { path });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let reader = Connection::open_with_flags(&path, flags)
+            .and_then(|conn| conn.busy_timeout(BUSY_TIMEOUT).map(|()| conn))
+            .map_err(|e| schema::classify(&path, e))?;
+        retry_open(&path, || schema::validate(&reader, &path))?;
+        Ok(Self {
+            label: path.display().to_string(),
+            path,
+            writer: Mutex::new(reader),
+            readers: None,
+            inserts: AtomicU64::new(0),
+            _owner: None,
         })
     }
 
@@ -102,6 +130,7 @@ impl Database {
             writer: Mutex::new(writer),
             readers: None,
             inserts: AtomicU64::new(0),
+            _owner: None,
         })
     }
 
@@ -238,6 +267,26 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "trusted_schema", "OFF")?;
     Ok(())
+}
+
+/// Locks the database file for this process (an advisory `flock`, held
+/// until the database is dropped; independent of SQLite's own locks), or
+/// says that another chatdeploy process already keeps its state there.
+fn take_ownership(path: &Path) -> Result<File, OpenStateError> {
+    let file = File::open(path).map_err(|source| OpenStateError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenStateError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OpenStateError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Checks with plain file operations what SQLite would report vaguely.

@@ -28,6 +28,23 @@ pub enum OpenStateError {
         /// The database file.
         path: PathBuf,
     },
+    /// Another process (another bot, or a second replica) has the database
+    /// open: SQLite keeps the state of exactly one process.
+    #[error(
+        "{path} is in use by another chatdeploy process: SQLite keeps the state of one bot \
+         process only; stop the other one, or run several replicas on PostgreSQL \
+         (--state postgres://…)"
+    )]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A database opened for reading does not exist.
+    #[error("there is no state database at {path} to read")]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
     /// The path exists but is not a regular file (e.g. a directory).
     #[error(
         "{path} is not a file, so it cannot be the state database; \
@@ -135,6 +152,8 @@ impl OpenStateError {
     pub fn path(&self) -> &std::path::Path {
         match self {
             Self::MissingDirectory { path }
+            | Self::InUse { path }
+            | Self::Missing { path }
             | Self::NotAFile { path }
             | Self::Unreadable { path, .. }
             | Self::ReadOnly { path, .. }

@@ -38,16 +38,34 @@ pub struct SqliteStateStore {
 
 impl SqliteStateStore {
     /// Opens the database at `path`, creating it (but not its directory)
-    /// when missing, and migrates its schema forward.
+    /// when missing, and migrates its schema forward. The file is locked for
+    /// this process while the store (or a clone, or its audit sink) lives:
+    /// SQLite keeps the state of exactly one bot process.
     ///
     /// # Errors
     ///
-    /// [`OpenStateError`] naming the file and what to do when it is not a
-    /// sound chatdeploy database (corrupt, another program's, newer schema)
-    /// or cannot be read or written. The file is then left untouched.
+    /// [`OpenStateError::InUse`] when another process (or another open in
+    /// this one) has it, and [`OpenStateError`] naming the file and what to
+    /// do when it is not a sound chatdeploy database (corrupt, another
+    /// program's, newer schema) or cannot be read or written. The file is
+    /// then left untouched.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenStateError> {
         Ok(Self {
             db: Arc::new(Database::open(path.as_ref())?),
+        })
+    }
+
+    /// Opens an existing database for reading only, beside the bot process
+    /// that owns it (to inspect releases, or in tests): no lock is taken,
+    /// and every write fails with [`StateError::Unavailable`].
+    ///
+    /// # Errors
+    ///
+    /// [`OpenStateError`] when the file is missing or not a sound
+    /// chatdeploy database of this version.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, OpenStateError> {
+        Ok(Self {
+            db: Arc::new(Database::open_read_only(path.as_ref())?),
         })
     }
 

@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
-//! Two stores on the same file (as two processes or replicas would be):
-//! revision checks and locks hold across both, and nobody sees "busy".
+//! One store used by many tasks at once (as one bot's handlers and
+//! supervisors use it): revision checks and locks hold, and nobody sees
+//! "busy". A second store on the same file is refused: SQLite keeps the
+//! state of exactly one process.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,12 +15,47 @@ use chatdeploy_sqlite::SqliteStateStore;
 use chrono::Utc;
 use tokio::task::JoinSet;
 
+/// Two handles of one store (clones share the database).
 fn two_stores() -> (tempfile::TempDir, [Arc<SqliteStateStore>; 2]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chatdeploy.db");
     let a = Arc::new(SqliteStateStore::open(&path).unwrap());
-    let b = Arc::new(SqliteStateStore::open(&path).unwrap());
+    let b = Arc::new((*a).clone());
     (dir, [a, b])
+}
+
+#[tokio::test]
+async fn a_second_store_on_the_same_file_is_refused_and_points_to_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chatdeploy.db");
+    let first = SqliteStateStore::open(&path).unwrap();
+    let error = SqliteStateStore::open(&path).unwrap_err();
+    assert!(
+        matches!(error, chatdeploy_sqlite::OpenStateError::InUse { .. }),
+        "{error:?}"
+    );
+    let sentence = error.to_string();
+    assert!(
+        sentence.contains("in use by another chatdeploy process"),
+        "{sentence}"
+    );
+    assert!(sentence.contains("postgres://"), "{sentence}");
+    assert!(chatdeploy_sqlite::SqliteAuditSink::open(&path).is_err());
+
+    // Reading beside the owner works; writing through the reader does not.
+    let reader = SqliteStateStore::open_read_only(&path).unwrap();
+    assert!(reader.in_flight().await.unwrap().is_empty());
+    let later = Utc::now() + chrono::Duration::hours(1);
+    assert!(
+        reader
+            .remember_event(&EventId::new("ev"), later)
+            .await
+            .is_err()
+    );
+
+    // Once the owner is gone, the file is free again.
+    drop(first);
+    SqliteStateStore::open(&path).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
