@@ -16,10 +16,7 @@ use support::{ALICE, BOB, CAROL, Harness, released};
 #[tokio::test(start_paused = true)]
 async fn happy_path_with_approval() {
     let h = Harness::new();
-    let id = released(
-        h.say(ALICE, "<@U0BOT> deploy app r-99.1.0 for CHG-12")
-            .await,
-    );
+    let id = released(h.say(ALICE, "deploy app r-99.1.0 for CHG-12").await);
     h.settle().await;
 
     let record = h.record(&id).await;

@@ -1,5 +1,8 @@
 //! Properties of the parser: it never panics, `Display` and `parse` round
-//! trip, and Slack's decorations do not change what a command means.
+//! trip (values with spaces and quotes included), and what chat clients and
+//! people add around a command (`run`, case, backticks and code fences, odd
+//! and zero-width spaces, quotes around arguments) does not change what it
+//! means. Undoing Slack's own markup is the Slack adapter's, tested there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
@@ -60,8 +63,97 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
-/// Pieces Slack messages are made of, to stress the unescaping.
-fn slack_fragment() -> impl Strategy<Value = String> {
+/// A value `parse` can return for an argument typed in quotes: any text
+/// without surrounding whitespace, with spaces, tabs, newlines and quotes
+/// inside. (Backticks, zero-width and non-breaking spaces never reach a
+/// value: they are formatting. Single guillemets are left out so that one
+/// kind of quote is always free to write the value in.)
+fn loose_value() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9.:-]{0,4}([ \t\n\"“”„'‘’«»]{1,3}[A-Za-z0-9.:-]{0,4}){0,4}"
+        .prop_map(|v| v.trim().to_owned())
+        .prop_filter("not empty", |v| !v.is_empty())
+}
+
+/// Every variant of [`Command`], with values and reasons that only a quoted
+/// argument produces.
+fn loose_command() -> impl Strategy<Value = Command> {
+    let value = loose_value;
+    prop_oneof![
+        (
+            value(),
+            value(),
+            proptest::option::of(value()),
+            proptest::option::of(value())
+        )
+            .prop_map(|(service, version, environment, ticket)| Command::Deploy {
+                service,
+                version,
+                environment,
+                ticket,
+            }),
+        (value(), proptest::option::of(value()))
+            .prop_map(|(service, version)| Command::Rollback { service, version }),
+        value().prop_map(|target| Command::Cancel { target }),
+        (value(), proptest::option::of(value()))
+            .prop_map(|(target, reason)| Command::Reject { target, reason }),
+        (value(), proptest::option::of(value()))
+            .prop_map(|(service, reason)| Command::Lock { service, reason }),
+        proptest::option::of(value()).prop_map(|service| Command::Status { service }),
+        (value(), proptest::option::of(1u32..=100))
+            .prop_map(|(service, limit)| Command::History { service, limit }),
+    ]
+}
+
+/// Quote pairs people type around an argument.
+const QUOTES: [(&str, &str); 10] = [
+    ("\"", "\""),
+    ("“", "”"),
+    ("”", "”"),
+    ("„", "“"),
+    ("'", "'"),
+    ("‘", "’"),
+    ("«", "»"),
+    ("« ", " »"),
+    ("»", "«"),
+    ("‹", "›"),
+];
+
+/// `command`'s canonical text with every argument in quotes: each value,
+/// and a reason as a whole; the verb and the keywords `to` and `for` bare.
+fn quote_arguments(command: &Command, pairs: &[(&str, &str)]) -> String {
+    let canonical = command.to_string();
+    let mut pairs = pairs.iter().cycle();
+    let mut quote = |text: &str| {
+        let (open, close) = pairs.next().copied().unwrap_or(("\"", "\""));
+        format!("{open}{text}{close}")
+    };
+    let words: Vec<&str> = canonical.split(' ').collect();
+    let with_reason = matches!(command, Command::Reject { .. } | Command::Lock { .. });
+    if with_reason {
+        let mut text = format!("{} {}", words[0], quote(words[1]));
+        if words.len() > 2 {
+            text.push(' ');
+            text.push_str(&quote(&words[2..].join(" ")));
+        }
+        return text;
+    }
+    let keywords = matches!(command, Command::Deploy { .. } | Command::Rollback { .. });
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            if i == 0 || (keywords && (*word == "to" || *word == "for")) {
+                (*word).to_owned()
+            } else {
+                quote(word)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Pieces of messages, markup and quotes included, to stress the parser.
+fn fragment() -> impl Strategy<Value = String> {
     prop_oneof![
         select(vec![
             "<",
@@ -100,6 +192,15 @@ fn slack_fragment() -> impl Strategy<Value = String> {
             "\u{FEFF}",
             "\u{2018}",
             "\u{201D}",
+            "\"",
+            "'",
+            "“",
+            "«",
+            "»",
+            "\"\"",
+            "\u{0435}",
+            "\u{FF21}",
+            "\u{1D41D}",
             "run",
             "deploy",
             "to",
@@ -118,11 +219,10 @@ fn slack_fragment() -> impl Strategy<Value = String> {
     ]
 }
 
-/// One way of writing a command in Slack: mention, `run`, formatting,
-/// spacing and case.
+/// One way of writing a command in a chat: `run`, formatting, spacing and
+/// case.
 #[derive(Debug, Clone)]
 struct Decoration {
-    mention: Option<&'static str>,
     run: Option<&'static str>,
     fence: bool,
     backticks: Vec<bool>,
@@ -159,12 +259,6 @@ fn decoration() -> impl Strategy<Value = Decoration> {
         ),
     );
     (
-        proptest::option::of(select(vec![
-            "<@U0BOT>",
-            "<@U0BOT|deploybot>",
-            "<@U0BOT> <@U0OTHER|ops>",
-            "\u{200B}<@W0BOT>",
-        ])),
         proptest::option::of(select(vec!["run", "RUN", "Run", "rUn"])),
         any::<bool>(),
         proptest::collection::vec(proptest::bool::weighted(0.3), SLOTS),
@@ -173,8 +267,7 @@ fn decoration() -> impl Strategy<Value = Decoration> {
         proptest::collection::vec(any::<bool>(), 32),
     )
         .prop_map(
-            |(mention, run, fence, backticks, separators, zero_width, upper)| Decoration {
-                mention,
+            |(run, fence, backticks, separators, zero_width, upper)| Decoration {
                 run,
                 fence,
                 backticks,
@@ -219,11 +312,7 @@ fn decorate(command: &Command, d: &Decoration) -> String {
         }
         words.push(word);
     }
-    let mut text = String::new();
-    if let Some(mention) = d.mention {
-        text.push_str(mention);
-        text.push_str(d.separators[SLOTS]);
-    }
+    let mut text = String::from(d.separators[SLOTS]);
     if d.fence {
         text.push_str("```");
     }
@@ -262,8 +351,8 @@ proptest! {
     }
 
     #[test]
-    fn never_panics_on_slack_fragments(
-        fragments in proptest::collection::vec(slack_fragment(), 0..64),
+    fn never_panics_on_fragments(
+        fragments in proptest::collection::vec(fragment(), 0..64),
     ) {
         check_error_rendering(&fragments.concat());
     }
@@ -271,10 +360,10 @@ proptest! {
     #[test]
     fn never_panics_after_a_verb(
         verb in select(Verb::ALL.to_vec()),
-        fragments in proptest::collection::vec(slack_fragment(), 0..24),
+        fragments in proptest::collection::vec(fragment(), 0..24),
     ) {
         check_error_rendering(&format!("{verb} {}", fragments.concat()));
-        check_error_rendering(&format!("<@U0BOT> run {verb}{}", fragments.join(" ")));
+        check_error_rendering(&format!("run {verb}{}", fragments.join(" ")));
     }
 
     #[test]
@@ -283,10 +372,59 @@ proptest! {
     }
 
     #[test]
+    fn display_round_trips_with_spaces_and_quotes_in_values(command in loose_command()) {
+        let text = command.to_string();
+        prop_assert_eq!(parse(&text), Ok(command), "displayed: {:?}", text);
+    }
+
+    #[test]
+    fn display_is_plain_for_plain_values(command in command()) {
+        let text = command.to_string();
+        prop_assert!(!text.contains(['"', '\'', '«', '‹']), "{:?}", text);
+    }
+
+    #[test]
     fn decorations_do_not_change_the_command(command in command(), d in decoration()) {
         let text = decorate(&command, &d);
         prop_assert_eq!(parse(&text), Ok(command), "decorated: {:?}", text);
     }
+
+    #[test]
+    fn quoted_arguments_are_the_arguments(
+        command in command(),
+        pairs in proptest::collection::vec(select(QUOTES.to_vec()), 1..8),
+        d in decoration(),
+    ) {
+        let quoted = quote_arguments(&command, &pairs);
+        prop_assert_eq!(parse(&quoted), Ok(command.clone()), "quoted: {:?}", quoted);
+        // Formatting around the quotes changes nothing either.
+        let decorated = decorate_text(&quoted, &d);
+        prop_assert_eq!(parse(&decorated), Ok(command), "decorated: {:?}", decorated);
+    }
+}
+
+/// `text` in a code fence, with `run` in front and zero-width characters at
+/// the ends, as a client may send it.
+fn decorate_text(text: &str, d: &Decoration) -> String {
+    let mut out = String::new();
+    if d.fence {
+        out.push_str("```");
+    }
+    if let Some(run) = d.run {
+        out.push_str(run);
+        out.push_str(d.separators[0]);
+    }
+    if let Some((_, zw)) = d.zero_width[0] {
+        out.push_str(zw);
+    }
+    out.push_str(text);
+    if let Some((_, zw)) = d.zero_width[1] {
+        out.push_str(zw);
+    }
+    if d.fence {
+        out.push_str("```");
+    }
+    out
 }
 
 proptest! {
@@ -307,7 +445,7 @@ proptest! {
 
     #[test]
     fn never_panics_near_the_size_limit(
-        filler in proptest::collection::vec(slack_fragment(), 0..200),
+        filler in proptest::collection::vec(fragment(), 0..200),
         repeat in 1usize..=24,
     ) {
         let text = format!("reject d-1 {}", filler.concat().repeat(repeat));
@@ -316,7 +454,7 @@ proptest! {
 }
 
 #[test]
-fn decorate_produces_slack_style_text() {
+fn decorate_produces_chat_style_text() {
     let command = Command::Deploy {
         service: "app".into(),
         version: "r-1".into(),
@@ -324,7 +462,6 @@ fn decorate_produces_slack_style_text() {
         ticket: None,
     };
     let d = Decoration {
-        mention: Some("<@U0BOT|deploybot>"),
         run: Some("RUN"),
         fence: true,
         backticks: vec![
@@ -359,7 +496,71 @@ fn decorate_produces_slack_style_text() {
     let text = decorate(&command, &d);
     assert_eq!(
         text,
-        "<@U0BOT|deploybot>\u{00A0}```RUN\u{00A0}`DePlOy`\u{00A0}a\u{200B}pp\u{00A0}`r-1`\u{00A0}tO\u{00A0}prod```"
+        "\u{00A0}```RUN\u{00A0}`DePlOy`\u{00A0}a\u{200B}pp\u{00A0}`r-1`\u{00A0}tO\u{00A0}prod```"
     );
     assert_eq!(parse(&text), Ok(command));
+}
+
+#[test]
+fn quote_arguments_quotes_values_and_whole_reasons() {
+    let deploy = Command::Deploy {
+        service: "app".into(),
+        version: "r-1".into(),
+        environment: Some("prod".into()),
+        ticket: None,
+    };
+    assert_eq!(
+        quote_arguments(&deploy, &[("“", "”"), ("'", "'")]),
+        "deploy “app” 'r-1' to “prod”"
+    );
+    let reject = Command::Reject {
+        target: "d-1".into(),
+        reason: Some("too risky to ship".into()),
+    };
+    let quoted = quote_arguments(&reject, &[("«", "»")]);
+    assert_eq!(quoted, "reject «d-1» «too risky to ship»");
+    assert_eq!(parse(&quoted), Ok(reject));
+}
+
+#[test]
+fn what_a_person_means_by_quotes() {
+    let deploy = |version: &str| Command::Deploy {
+        service: "app".into(),
+        version: version.into(),
+        environment: None,
+        ticket: None,
+    };
+    for text in [
+        "deploy app \"r-99.1.0\"",
+        "deploy app “r-99.1.0”",
+        "deploy app ‘r-99.1.0’",
+        "deploy app 'r-99.1.0'",
+        "deploy app «r-99.1.0»",
+        "deploy app `\"r-99.1.0\"`",
+    ] {
+        assert_eq!(parse(text), Ok(deploy("r-99.1.0")), "{text}");
+    }
+    // A quoted reason keeps its spaces; quotes inside prose stay.
+    assert_eq!(
+        parse("reject d-1 “too  risky,\n see CHG-9”"),
+        Ok(Command::Reject {
+            target: "d-1".into(),
+            reason: Some("too  risky,\n see CHG-9".into()),
+        })
+    );
+    assert_eq!(
+        parse("lock app   waiting for  \"CHG-12\"   sign-off, don't"),
+        Ok(Command::Lock {
+            service: "app".into(),
+            reason: Some("waiting for \"CHG-12\" sign-off, don't".into()),
+        })
+    );
+    // A quoted keyword is a value.
+    assert_eq!(
+        parse("rollback app \"to\""),
+        Ok(Command::Rollback {
+            service: "app".into(),
+            version: Some("to".into()),
+        })
+    );
 }
