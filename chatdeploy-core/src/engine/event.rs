@@ -31,7 +31,7 @@ pub struct ChatEvent {
 #[non_exhaustive]
 pub enum ChatEventKind {
     /// A command text (a mention, a direct message or a slash command),
-    /// as typed, still Slack-escaped.
+    /// as plain text: the surface has already undone its own escaping.
     Command {
         /// The text.
         text: String,

@@ -9,6 +9,14 @@ mod confusables;
 /// Levenshtein distance between two strings, compared case-insensitively by
 /// `char`. Runs in O(len(a) · len(b)) with one row of memory.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    if a.is_ascii() && b.len() < ASCII_ROW && b.is_ascii() {
+        return ascii_distance(a.as_bytes(), b.as_bytes());
+    }
+    char_distance(a, b)
+}
+
+/// [`edit_distance`] for any text, by lowercased `char`.
+fn char_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().flat_map(char::to_lowercase).collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().flat_map(char::to_lowercase).enumerate() {
@@ -17,6 +25,30 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
             let cost = usize::from(ca != *cb);
+            row[j + 1] = (diagonal + cost).min(row[j] + 1).min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The longest candidate [`ascii_distance`] takes, plus one.
+const ASCII_ROW: usize = 32;
+
+/// [`edit_distance`] for ASCII words (every verb and most service names),
+/// with its row on the stack: an unknown verb is compared with all twelve,
+/// on the parser's error path.
+fn ascii_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut row = [0usize; ASCII_ROW];
+    for (j, cell) in row.iter_mut().enumerate() {
+        *cell = j;
+    }
+    for (i, ca) in a.iter().map(u8::to_ascii_lowercase).enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().map(u8::to_ascii_lowercase).enumerate() {
+            let above = row[j + 1];
+            let cost = usize::from(ca != cb);
             row[j + 1] = (diagonal + cost).min(row[j] + 1).min(above + 1);
             diagonal = above;
         }
@@ -38,6 +70,8 @@ where
     let limit = if len <= 4 { 1 } else { 2 }.min(len.div_ceil(2));
     candidates
         .into_iter()
+        // The difference in length is a lower bound of the distance.
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(given, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
@@ -127,6 +161,22 @@ mod tests {
         assert_eq!(edit_distance("DEPLOY", "deploy"), 0);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        // The ASCII path and the general one agree.
+        assert_eq!(edit_distance("DÉPLOY", "déploy"), 0);
+        assert_eq!(edit_distance("dé", "de"), 1);
+        let long = "x".repeat(40);
+        assert_eq!(edit_distance("x", &long), 39);
+        assert_eq!(edit_distance(&long, "X"), 39);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_path_agrees(a in "[a-zA-Z0-9-]{0,12}", b in "[a-zA-Z0-9-]{0,30}") {
+            proptest::prop_assert_eq!(
+                ascii_distance(a.as_bytes(), b.as_bytes()),
+                char_distance(&a, &b)
+            );
+        }
     }
 
     #[test]
