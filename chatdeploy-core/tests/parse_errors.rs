@@ -114,133 +114,41 @@ fn unknown_verbs_with_and_without_suggestion() {
     );
 }
 
-/// The sentence for `word`, which passes for `intended` but has the
-/// look-alike `found` ("Cyrillic е") where `plain` belongs.
-fn lookalike_message(word: &str, found: &str, plain: &str, intended: &str) -> String {
-    let character = found.chars().last().expect("a character");
-    let code = u32::from(character);
-    format!(
-        "`{word}` contains a look-alike character ({found}, U+{code:04X}) where `{plain}` belongs; type `{intended}` with plain letters."
-    )
-}
+/// Command words typed with a look-alike character:
+/// `input | the word echoed | the look-alike | the plain character | the word meant`.
+const LOOKALIKES: [&str; 15] = [
+    "d\u{0435}ploy app r-99.1.0 | d\u{0435}ploy | Cyrillic \u{0435} | e | deploy",
+    "D\u{0415}PLOY app r-99.1.0 | D\u{0415}PLOY | Cyrillic \u{0415} | E | deploy",
+    "r\u{03BF}llback app | r\u{03BF}llback | Greek \u{03BF} | o | rollback",
+    "\u{0441}ancel app | \u{0441}ancel | Cyrillic \u{0441} | c | cancel",
+    "run \u{0430}pprove d-1 | \u{0430}pprove | Cyrillic \u{0430} | a | approve",
+    "ＳＴＡＴＵＳ | ＳＴＡＴＵＳ | fullwidth Ｓ | S | status",
+    "𝐡𝐞𝐥𝐩 | 𝐡𝐞𝐥𝐩 | mathematical 𝐡 | h | help",
+    "hist\u{043E}ry app | hist\u{043E}ry | Cyrillic \u{043E} | o | history",
+    "l\u{0585}ck app | l\u{0585}ck | Armenian \u{0585} | o | lock",
+    "help d\u{0435}ploy | d\u{0435}ploy | Cyrillic \u{0435} | e | deploy",
+    "“d\u{0435}ploy” app r-1 | d\u{0435}ploy | Cyrillic \u{0435} | e | deploy",
+    "r\u{057D}n deploy app r-1 | r\u{057D}n | Armenian \u{057D} | u | run",
+    "deploy app r-1 t\u{043E} prod | t\u{043E} | Cyrillic \u{043E} | o | to",
+    "deploy app r-1 to x f\u{03BF}r CHG-1 | f\u{03BF}r | Greek \u{03BF} | o | for",
+    "rollback app \u{0422}O r-1 | \u{0422}O | Cyrillic \u{0422} | T | to",
+];
 
 #[test]
 fn command_words_with_lookalike_characters() {
-    // (input, the word as echoed, "kind character", plain character, intended word)
-    let cases = [
-        (
-            "d\u{0435}ploy app r-99.1.0",
-            "d\u{0435}ploy",
-            "Cyrillic \u{0435}",
-            "e",
-            "deploy",
-        ),
-        (
-            "D\u{0415}PLOY app r-99.1.0",
-            "D\u{0415}PLOY",
-            "Cyrillic \u{0415}",
-            "E",
-            "deploy",
-        ),
-        (
-            "r\u{03BF}llback app",
-            "r\u{03BF}llback",
-            "Greek \u{03BF}",
-            "o",
-            "rollback",
-        ),
-        (
-            "\u{0441}ancel app",
-            "\u{0441}ancel",
-            "Cyrillic \u{0441}",
-            "c",
-            "cancel",
-        ),
-        (
-            "run \u{0430}pprove d-1",
-            "\u{0430}pprove",
-            "Cyrillic \u{0430}",
-            "a",
-            "approve",
-        ),
-        (
-            "\u{FF33}\u{FF34}\u{FF21}\u{FF34}\u{FF35}\u{FF33}",
-            "\u{FF33}\u{FF34}\u{FF21}\u{FF34}\u{FF35}\u{FF33}",
-            "fullwidth \u{FF33}",
-            "S",
-            "status",
-        ),
-        (
-            "\u{1D421}\u{1D41E}\u{1D425}\u{1D429}",
-            "\u{1D421}\u{1D41E}\u{1D425}\u{1D429}",
-            "mathematical \u{1D421}",
-            "h",
-            "help",
-        ),
-        (
-            "hist\u{043E}ry app",
-            "hist\u{043E}ry",
-            "Cyrillic \u{043E}",
-            "o",
-            "history",
-        ),
-        (
-            "l\u{0585}ck app",
-            "l\u{0585}ck",
-            "Armenian \u{0585}",
-            "o",
-            "lock",
-        ),
-        (
-            "help d\u{0435}ploy",
-            "d\u{0435}ploy",
-            "Cyrillic \u{0435}",
-            "e",
-            "deploy",
-        ),
-        (
-            "“d\u{0435}ploy” app r-1",
-            "d\u{0435}ploy",
-            "Cyrillic \u{0435}",
-            "e",
-            "deploy",
-        ),
-        (
-            "r\u{057D}n deploy app r-1",
-            "r\u{057D}n",
-            "Armenian \u{057D}",
-            "u",
-            "run",
-        ),
-        (
-            "deploy app r-1 t\u{043E} prod",
-            "t\u{043E}",
-            "Cyrillic \u{043E}",
-            "o",
-            "to",
-        ),
-        (
-            "deploy app r-1 to prod f\u{03BF}r CHG-1",
-            "f\u{03BF}r",
-            "Greek \u{03BF}",
-            "o",
-            "for",
-        ),
-        (
-            "rollback app \u{0422}O r-1",
-            "\u{0422}O",
-            "Cyrillic \u{0422}",
-            "T",
-            "to",
-        ),
-    ];
-    let cases: Vec<(String, String)> = cases
-        .into_iter()
-        .map(|(input, word, found, plain, intended)| {
-            (
-                input.to_owned(),
-                lookalike_message(word, found, plain, intended),
-            )
+    let cases: Vec<(String, String)> = LOOKALIKES
+        .iter()
+        .map(|row| {
+            let [input, word, found, plain, intended] = row
+                .split(" | ")
+                .collect::<Vec<_>>()
+                .try_into()
+                .expect("five columns");
+            let code = u32::from(found.chars().last().expect("a character"));
+            let message = format!(
+                "`{word}` contains a look-alike character ({found}, U+{code:04X}) where `{plain}` belongs; type `{intended}` with plain letters."
+            );
+            (input.to_owned(), message)
         })
         .collect();
     let cases: Vec<(&str, &str)> = cases
