@@ -3,35 +3,65 @@
 //!
 //! - [`command`]: the command grammar, a pure [`parse`] function and
 //!   [`Command`]'s canonical [`Display`](std::fmt::Display).
-//! - [`catalog`]: the validated TOML configuration: channels, roles,
+//! - [`suggest`]: the "did you mean" and look-alike character checks the
+//!   parser and the catalog share.
+//! - `catalog`: the validated TOML configuration: channels, roles,
 //!   approval settings and the service mapping.
 //! - The five traits the engine drives, one per module with its data types:
-//!   [`chat::ChatSurface`], [`backend::DeployBackend`],
-//!   [`policy::ApproverPolicy`], [`audit::AuditSink`] and
-//!   [`state::StateStore`], plus in-memory implementations for tests and
+//!   `chat::ChatSurface`, `backend::DeployBackend`,
+//!   `policy::ApproverPolicy`, `audit::AuditSink` and
+//!   `state::StateStore`, plus in-memory implementations for tests and
 //!   embedding.
+//!
+//! # The parser alone
+//!
+//! Everything but [`command`] and [`suggest`] is behind the default feature
+//! `engine`. To read commands in your own tool with nothing but std and
+//! thiserror:
+//!
+//! ```toml
+//! [dependencies]
+//! chatdeploy-core = { version = "0.1", default-features = false }
+//! ```
+//!
+//! `examples/parse_only.rs` is such a tool: it prints the canonical form of
+//! each line it reads, or the sentence saying what to type instead
+//! (`cargo run -p chatdeploy-core --no-default-features --example parse_only`).
+//! The text must be plain: a chat surface undoes its own markup (Slack's
+//! `<@U…>` mentions, links and `&amp;` entities) before it calls [`parse`].
 
+#[cfg(feature = "engine")]
 pub mod audit;
+#[cfg(feature = "engine")]
 pub mod backend;
+#[cfg(feature = "engine")]
 pub mod catalog;
+#[cfg(feature = "engine")]
 pub mod chat;
 pub mod command;
+#[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "engine")]
 pub mod ids;
+#[cfg(feature = "engine")]
 pub mod policy;
+#[cfg(feature = "engine")]
 pub mod preflight;
+#[cfg(feature = "engine")]
 pub mod state;
-mod suggest;
-#[cfg(any(test, feature = "test-util"))]
+pub mod suggest;
+#[cfg(all(feature = "engine", any(test, feature = "test-util")))]
 pub mod testing;
 
+#[cfg(feature = "engine")]
 pub use catalog::{Catalog, LoadCatalogError, Service};
 pub use command::{Command, CommandKind, ParseCommandError, Verb, parse};
+#[cfg(feature = "engine")]
 pub use ids::{
     ChannelId, DeploymentId, EventId, ExecutionId, GroupId, MessageId, Principal, UserId,
 };
 
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 mod object_safety {
     //! The traits are used as `Arc<dyn Trait>` by the engine and adapters;
     //! this fails to compile if one stops being object-safe, `Send` or

@@ -163,6 +163,31 @@ fn unknown_service_suggests_the_closest_name_or_alias() {
         "There is no service `database`. Known services: app, ui."
     );
 
+    // A name that is a service's but for look-alike characters says so.
+    let err = catalog.service("\u{0430}pp").expect_err("Cyrillic а");
+    assert_eq!(err.suggestion.as_deref(), Some("app"));
+    let lookalike = err.lookalike.expect("a look-alike");
+    assert_eq!((lookalike.found, lookalike.plain), ('\u{0430}', 'a'));
+    assert_eq!(
+        err.to_string(),
+        "`\u{0430}pp` contains a look-alike character (Cyrillic \u{0430}, U+0430) where `a` belongs; type `app` with plain letters."
+    );
+    // Aliases too, in any case, and fullwidth letters.
+    let err = catalog
+        .service("\u{FF35}\u{FF29}")
+        .expect_err("fullwidth UI");
+    assert_eq!(
+        err.to_string(),
+        "`\u{FF35}\u{FF29}` contains a look-alike character (fullwidth \u{FF35}, U+FF35) where `U` belongs; type `ui` with plain letters."
+    );
+    let err = catalog.service("B\u{0430}ckend").expect_err("alias");
+    assert_eq!(err.suggestion.as_deref(), Some("Backend"));
+    assert!(err.lookalike.is_some());
+    // A typo besides the look-alike is an ordinary unknown service.
+    let err = catalog.service("B\u{0430}ckendd").expect_err("typo too");
+    assert_eq!(err.lookalike, None);
+    assert_eq!(err.suggestion.as_deref(), Some("Backend"));
+
     let long = "x".repeat(100);
     let err = catalog.service(&long).expect_err("no such service");
     assert_eq!(err.given.chars().count(), 40);

@@ -31,11 +31,10 @@ fn empty_input() {
         ("", EMPTY),
         ("   \t\n ", EMPTY),
         ("\u{00A0}\u{200B}\u{3000}", EMPTY),
-        ("<@U0BOT>", EMPTY),
-        ("<@U0BOT|deploybot>  <@U0OTHER>", EMPTY),
         ("``` ```", EMPTY),
+        ("\"\" “ ” ‘’", EMPTY),
         ("run", EMPTY),
-        ("<@U0BOT> RUN  ", EMPTY),
+        (" `RUN`  ", EMPTY),
     ]);
     assert_eq!(parse(" "), Err(ParseCommandError::Empty));
 }
@@ -81,7 +80,7 @@ fn unknown_verbs_with_and_without_suggestion() {
             "`Aprove` is not a command. Did you mean `approve`? Type `help` to list the commands.",
         ),
         (
-            "<@U0BOT> statsu app",
+            "`statsu` app",
             "`statsu` is not a command. Did you mean `status`? Type `help` to list the commands.",
         ),
         (
@@ -89,12 +88,21 @@ fn unknown_verbs_with_and_without_suggestion() {
             "`banana` is not a command. Type `help` to list the commands.",
         ),
         (
-            "hello <@U0BOT>",
+            "hello @deploybot",
             "`hello` is not a command. Did you mean `help`? Type `help` to list the commands.",
         ),
         (
-            "ship it <@U0BOT>",
+            "ship it",
             "`ship` is not a command. Type `help` to list the commands.",
+        ),
+        (
+            "“deplyo” app",
+            "`deplyo` is not a command. Did you mean `deploy`? Type `help` to list the commands.",
+        ),
+        // Slack's markup is the Slack adapter's to undo, before the parser.
+        (
+            "<@U0BOT> status",
+            "`<@U0BOT>` is not a command. Type `help` to list the commands.",
         ),
     ]);
     assert_eq!(
@@ -104,6 +112,88 @@ fn unknown_verbs_with_and_without_suggestion() {
             suggestion: Some(Verb::Deploy)
         })
     );
+}
+
+/// Command words typed with a look-alike character:
+/// `input | the word echoed | the look-alike | the plain character | the word meant`.
+const LOOKALIKES: [&str; 15] = [
+    "d\u{0435}ploy app r-99.1.0 | d\u{0435}ploy | Cyrillic \u{0435} | e | deploy",
+    "D\u{0415}PLOY app r-99.1.0 | D\u{0415}PLOY | Cyrillic \u{0415} | E | deploy",
+    "r\u{03BF}llback app | r\u{03BF}llback | Greek \u{03BF} | o | rollback",
+    "\u{0441}ancel app | \u{0441}ancel | Cyrillic \u{0441} | c | cancel",
+    "run \u{0430}pprove d-1 | \u{0430}pprove | Cyrillic \u{0430} | a | approve",
+    "ＳＴＡＴＵＳ | ＳＴＡＴＵＳ | fullwidth Ｓ | S | status",
+    "𝐡𝐞𝐥𝐩 | 𝐡𝐞𝐥𝐩 | mathematical 𝐡 | h | help",
+    "hist\u{043E}ry app | hist\u{043E}ry | Cyrillic \u{043E} | o | history",
+    "l\u{0585}ck app | l\u{0585}ck | Armenian \u{0585} | o | lock",
+    "help d\u{0435}ploy | d\u{0435}ploy | Cyrillic \u{0435} | e | deploy",
+    "“d\u{0435}ploy” app r-1 | d\u{0435}ploy | Cyrillic \u{0435} | e | deploy",
+    "r\u{057D}n deploy app r-1 | r\u{057D}n | Armenian \u{057D} | u | run",
+    "deploy app r-1 t\u{043E} prod | t\u{043E} | Cyrillic \u{043E} | o | to",
+    "deploy app r-1 to x f\u{03BF}r CHG-1 | f\u{03BF}r | Greek \u{03BF} | o | for",
+    "rollback app \u{0422}O r-1 | \u{0422}O | Cyrillic \u{0422} | T | to",
+];
+
+#[test]
+fn command_words_with_lookalike_characters() {
+    let cases: Vec<(String, String)> = LOOKALIKES
+        .iter()
+        .map(|row| {
+            let [input, word, found, plain, intended] = row
+                .split(" | ")
+                .collect::<Vec<_>>()
+                .try_into()
+                .expect("five columns");
+            let code = u32::from(found.chars().last().expect("a character"));
+            let message = format!(
+                "`{word}` contains a look-alike character ({found}, U+{code:04X}) where `{plain}` belongs; type `{intended}` with plain letters."
+            );
+            (input.to_owned(), message)
+        })
+        .collect();
+    let cases: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_messages(&cases);
+
+    // The sentence in full, once.
+    assert_messages(&[(
+        "d\u{0435}ploy app r-99.1.0",
+        "`d\u{0435}ploy` contains a look-alike character (Cyrillic \u{0435}, U+0435) where `e` belongs; type `deploy` with plain letters.",
+    )]);
+    let error = parse("d\u{0435}ploy app").unwrap_err();
+    let ParseCommandError::Lookalike {
+        word,
+        intended,
+        lookalike,
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!((word.as_str(), *intended), ("d\u{0435}ploy", "deploy"));
+    assert_eq!((lookalike.found, lookalike.plain), ('\u{0435}', 'e'));
+    assert_eq!(error.verb(), None);
+}
+
+#[test]
+fn lookalikes_with_a_typo_are_unknown_words() {
+    assert_messages(&[
+        (
+            "d\u{0435}plyo app",
+            "`d\u{0435}plyo` is not a command. Type `help` to list the commands.",
+        ),
+        (
+            "d\u{0436}ploy app",
+            "`d\u{0436}ploy` is not a command. Did you mean `deploy`? Type `help` to list the commands.",
+        ),
+        (
+            "deploy app r-1 t\u{0436} prod",
+            "`deploy` does not take `t\u{0436}`: type `deploy <service> <version> [to <env>] [for <ticket>]`.",
+        ),
+    ]);
+    // Values are the catalog's to check: a look-alike in a version is kept.
+    assert!(parse("deploy app r-1.\u{FF10}").is_ok());
 }
 
 #[test]

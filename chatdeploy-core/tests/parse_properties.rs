@@ -1,5 +1,8 @@
 //! Properties of the parser: it never panics, `Display` and `parse` round
-//! trip, and Slack's decorations do not change what a command means.
+//! trip, and what chat clients and people add around a command (`run`, case,
+//! backticks and code fences, odd and zero-width spaces) does not change
+//! what it means. Quotes around arguments are `parse_quotes.rs`'s; undoing
+//! Slack's own markup is the Slack adapter's, tested there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
@@ -7,61 +10,12 @@ use chatdeploy_core::{Command, Verb, parse};
 use proptest::prelude::*;
 use proptest::sample::select;
 
-/// A plain word: a service, version, target, environment or ticket. Never a
-/// keyword, so it can stand anywhere.
-fn word() -> impl Strategy<Value = String> {
-    "[A-Za-z0-9][A-Za-z0-9._:/-]{0,15}".prop_filter("not a keyword", |w| {
-        !["run", "to", "for"]
-            .iter()
-            .any(|k| w.eq_ignore_ascii_case(k))
-    })
-}
+mod parse_strategies;
 
-/// A free-text reason: words (keywords included) joined by single spaces.
-fn reason() -> impl Strategy<Value = String> {
-    let any_word = prop_oneof![
-        4 => word(),
-        1 => select(vec!["to", "for", "run", "TO", "deploy"]).prop_map(String::from),
-    ];
-    proptest::collection::vec(any_word, 1..8).prop_map(|words| words.join(" "))
-}
+use parse_strategies::{command, word};
 
-/// Every variant of [`Command`], with every optional part present or not.
-fn command() -> impl Strategy<Value = Command> {
-    let verb = select(Verb::ALL.to_vec());
-    prop_oneof![
-        (
-            word(),
-            word(),
-            proptest::option::of(word()),
-            proptest::option::of(word())
-        )
-            .prop_map(|(service, version, environment, ticket)| Command::Deploy {
-                service,
-                version,
-                environment,
-                ticket,
-            }),
-        (word(), proptest::option::of(word()))
-            .prop_map(|(service, version)| Command::Rollback { service, version }),
-        word().prop_map(|target| Command::Cancel { target }),
-        word().prop_map(|target| Command::Approve { target }),
-        (word(), proptest::option::of(reason()))
-            .prop_map(|(target, reason)| Command::Reject { target, reason }),
-        (word(), proptest::option::of(reason()))
-            .prop_map(|(service, reason)| Command::Lock { service, reason }),
-        word().prop_map(|service| Command::Unlock { service }),
-        proptest::option::of(word()).prop_map(|service| Command::Status { service }),
-        (word(), proptest::option::of(1u32..=100))
-            .prop_map(|(service, limit)| Command::History { service, limit }),
-        Just(Command::Services),
-        word().prop_map(|service| Command::Runbook { service }),
-        proptest::option::of(verb).prop_map(|topic| Command::Help { topic }),
-    ]
-}
-
-/// Pieces Slack messages are made of, to stress the unescaping.
-fn slack_fragment() -> impl Strategy<Value = String> {
+/// Pieces of messages, markup and quotes included, to stress the parser.
+fn fragment() -> impl Strategy<Value = String> {
     prop_oneof![
         select(vec![
             "<",
@@ -100,6 +54,15 @@ fn slack_fragment() -> impl Strategy<Value = String> {
             "\u{FEFF}",
             "\u{2018}",
             "\u{201D}",
+            "\"",
+            "'",
+            "“",
+            "«",
+            "»",
+            "\"\"",
+            "\u{0435}",
+            "\u{FF21}",
+            "\u{1D41D}",
             "run",
             "deploy",
             "to",
@@ -118,11 +81,10 @@ fn slack_fragment() -> impl Strategy<Value = String> {
     ]
 }
 
-/// One way of writing a command in Slack: mention, `run`, formatting,
-/// spacing and case.
+/// One way of writing a command in a chat: `run`, formatting, spacing and
+/// case.
 #[derive(Debug, Clone)]
 struct Decoration {
-    mention: Option<&'static str>,
     run: Option<&'static str>,
     fence: bool,
     backticks: Vec<bool>,
@@ -159,12 +121,6 @@ fn decoration() -> impl Strategy<Value = Decoration> {
         ),
     );
     (
-        proptest::option::of(select(vec![
-            "<@U0BOT>",
-            "<@U0BOT|deploybot>",
-            "<@U0BOT> <@U0OTHER|ops>",
-            "\u{200B}<@W0BOT>",
-        ])),
         proptest::option::of(select(vec!["run", "RUN", "Run", "rUn"])),
         any::<bool>(),
         proptest::collection::vec(proptest::bool::weighted(0.3), SLOTS),
@@ -173,8 +129,7 @@ fn decoration() -> impl Strategy<Value = Decoration> {
         proptest::collection::vec(any::<bool>(), 32),
     )
         .prop_map(
-            |(mention, run, fence, backticks, separators, zero_width, upper)| Decoration {
-                mention,
+            |(run, fence, backticks, separators, zero_width, upper)| Decoration {
                 run,
                 fence,
                 backticks,
@@ -219,11 +174,7 @@ fn decorate(command: &Command, d: &Decoration) -> String {
         }
         words.push(word);
     }
-    let mut text = String::new();
-    if let Some(mention) = d.mention {
-        text.push_str(mention);
-        text.push_str(d.separators[SLOTS]);
-    }
+    let mut text = String::from(d.separators[SLOTS]);
     if d.fence {
         text.push_str("```");
     }
@@ -262,8 +213,8 @@ proptest! {
     }
 
     #[test]
-    fn never_panics_on_slack_fragments(
-        fragments in proptest::collection::vec(slack_fragment(), 0..64),
+    fn never_panics_on_fragments(
+        fragments in proptest::collection::vec(fragment(), 0..64),
     ) {
         check_error_rendering(&fragments.concat());
     }
@@ -271,10 +222,10 @@ proptest! {
     #[test]
     fn never_panics_after_a_verb(
         verb in select(Verb::ALL.to_vec()),
-        fragments in proptest::collection::vec(slack_fragment(), 0..24),
+        fragments in proptest::collection::vec(fragment(), 0..24),
     ) {
         check_error_rendering(&format!("{verb} {}", fragments.concat()));
-        check_error_rendering(&format!("<@U0BOT> run {verb}{}", fragments.join(" ")));
+        check_error_rendering(&format!("run {verb}{}", fragments.join(" ")));
     }
 
     #[test]
@@ -283,10 +234,17 @@ proptest! {
     }
 
     #[test]
+    fn display_is_plain_for_plain_values(command in command()) {
+        let text = command.to_string();
+        prop_assert!(!text.contains(['"', '\'', '«', '‹']), "{:?}", text);
+    }
+
+    #[test]
     fn decorations_do_not_change_the_command(command in command(), d in decoration()) {
         let text = decorate(&command, &d);
         prop_assert_eq!(parse(&text), Ok(command), "decorated: {:?}", text);
     }
+
 }
 
 proptest! {
@@ -307,7 +265,7 @@ proptest! {
 
     #[test]
     fn never_panics_near_the_size_limit(
-        filler in proptest::collection::vec(slack_fragment(), 0..200),
+        filler in proptest::collection::vec(fragment(), 0..200),
         repeat in 1usize..=24,
     ) {
         let text = format!("reject d-1 {}", filler.concat().repeat(repeat));
@@ -316,7 +274,7 @@ proptest! {
 }
 
 #[test]
-fn decorate_produces_slack_style_text() {
+fn decorate_produces_chat_style_text() {
     let command = Command::Deploy {
         service: "app".into(),
         version: "r-1".into(),
@@ -324,7 +282,6 @@ fn decorate_produces_slack_style_text() {
         ticket: None,
     };
     let d = Decoration {
-        mention: Some("<@U0BOT|deploybot>"),
         run: Some("RUN"),
         fence: true,
         backticks: vec![
@@ -359,7 +316,7 @@ fn decorate_produces_slack_style_text() {
     let text = decorate(&command, &d);
     assert_eq!(
         text,
-        "<@U0BOT|deploybot>\u{00A0}```RUN\u{00A0}`DePlOy`\u{00A0}a\u{200B}pp\u{00A0}`r-1`\u{00A0}tO\u{00A0}prod```"
+        "\u{00A0}```RUN\u{00A0}`DePlOy`\u{00A0}a\u{200B}pp\u{00A0}`r-1`\u{00A0}tO\u{00A0}prod```"
     );
     assert_eq!(parse(&text), Ok(command));
 }

@@ -217,13 +217,9 @@ async fn a_mention_becomes_a_command_and_a_redelivery_keeps_its_event_id() {
     // Both are handed over with the same ID: the engine remembers event IDs
     // and drops the second (tests/end_to_end.rs runs one execution for it).
     let events = recorder.wait_for(2).await;
-    let expected = ChatEvent::command(
-        "Ev0PV52K21",
-        "U2CERLKJA",
-        "C0DEPLOY",
-        "<@U0DEPLOYBOT> deploy app r-99.1.0",
-    )
-    .with_message("1700000001.000100");
+    // The mention of the bot is Slack's markup: the engine gets plain text.
+    let expected = ChatEvent::command("Ev0PV52K21", "U2CERLKJA", "C0DEPLOY", "deploy app r-99.1.0")
+        .with_message("1700000001.000100");
     assert_eq!(events, vec![expected.clone(), expected]);
 }
 
@@ -265,7 +261,7 @@ async fn thread_replies_direct_messages_and_bot_messages() {
     assert_eq!(
         events,
         vec![
-            ChatEvent::command("Ev0", "U1", "C1", "<@U0DEPLOYBOT> status")
+            ChatEvent::command("Ev0", "U1", "C1", "status")
                 .with_message("2.2")
                 .in_thread("1.1"),
             ChatEvent::command("Ev1", "U1", "D1", "history app").with_message("3.3"),
@@ -339,7 +335,7 @@ async fn slash_command_gets_an_immediate_empty_200() {
     let fields = payloads::slash_command(
         "U1",
         "C1",
-        "deploy app r-1.2.3",
+        "deploy app r-1.2.3 for <https://jira.example/browse/CHG-7|CHG-7>",
         "398738663015.47445629121.803a",
     );
     let body = payloads::form_encode(&fields);
@@ -353,7 +349,7 @@ async fn slash_command_gets_an_immediate_empty_200() {
             "398738663015.47445629121.803a",
             "U1",
             "C1",
-            "deploy app r-1.2.3"
+            "deploy app r-1.2.3 for CHG-7"
         )]
     );
     // Slack's own example body is a well-formed slash command too.

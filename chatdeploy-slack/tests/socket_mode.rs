@@ -71,7 +71,12 @@ async fn envelopes_are_acked_and_translated() {
         payloads::app_mention("U1", "C1", "<@U0DEPLOYBOT> deploy app r-1.0.0", "1.1"),
     );
     assert!(run.server.push_events_api("env-1", 0, mention));
-    let command = payloads::slash_command("U2", "C1", "status app", "trigger-2");
+    let command = payloads::slash_command(
+        "U2",
+        "C1",
+        "lock app &lt;freeze&gt; &amp; <#C9|ops>",
+        "trigger-2",
+    );
     assert!(run.server.push_slash_command("env-2", command));
     let click = payloads::block_actions("U3", "C1", "2.2", ButtonAction::Reject.id(), "d-9");
     assert!(run.server.push_interactive("env-3", click));
@@ -89,12 +94,11 @@ async fn envelopes_are_acked_and_translated() {
     assert_eq!(events.len(), 3, "{events:?}");
     assert_eq!(
         events[0],
-        ChatEvent::command("Ev1", "U1", "C1", "<@U0DEPLOYBOT> deploy app r-1.0.0")
-            .with_message("1.1")
+        ChatEvent::command("Ev1", "U1", "C1", "deploy app r-1.0.0").with_message("1.1")
     );
     assert_eq!(
         events[1],
-        ChatEvent::command("trigger-2", "U2", "C1", "status app")
+        ChatEvent::command("trigger-2", "U2", "C1", "lock app <freeze> & #ops")
     );
     assert_eq!(
         events[2].kind,

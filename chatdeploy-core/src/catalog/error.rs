@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::template::Placeholder;
+use crate::suggest::Lookalike;
 
 /// Longest user input echoed back in an error message, in characters.
 const ECHO_LIMIT: usize = 40;
@@ -283,19 +284,42 @@ fn duplicate_alias(alias: &str, first: &str, second: &str) -> String {
 
 /// A service name or alias that is not in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "There is no service `{given}`.{} Known services: {}.",
-    suggestion.as_ref().map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default(),
-    known.join(", ")
-)]
+#[error("{}", unknown_service(given, suggestion.as_deref(), lookalike.as_ref(), known))]
 #[non_exhaustive]
 pub struct UnknownServiceError {
     /// What was typed (truncated to about 40 characters).
     pub given: String,
     /// The closest service name or alias, as written in the catalog.
     pub suggestion: Option<String>,
+    /// When what was typed is the suggestion but for look-alike characters
+    /// (a Cyrillic `а` in `аpp`), the first of them.
+    pub lookalike: Option<Lookalike>,
     /// Canonical names of all services, sorted.
     pub known: Vec<String>,
+}
+
+/// [`UnknownServiceError`]'s sentence: a look-alike is named, as "did you
+/// mean `app`?" would not show what is wrong with `аpp`.
+fn unknown_service(
+    given: &str,
+    suggestion: Option<&str>,
+    lookalike: Option<&Lookalike>,
+    known: &[String],
+) -> String {
+    match (suggestion, lookalike) {
+        (Some(name), Some(l)) => format!(
+            "`{given}` contains a look-alike character ({l}) where `{}` belongs; type `{name}` with plain {}.",
+            l.plain,
+            l.plain_kind()
+        ),
+        _ => format!(
+            "There is no service `{given}`.{} Known services: {}.",
+            suggestion
+                .map(|s| format!(" Did you mean `{s}`?"))
+                .unwrap_or_default(),
+            known.join(", ")
+        ),
+    }
 }
 
 /// A version that does not match the service's `version_pattern`.

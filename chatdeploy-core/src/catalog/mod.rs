@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::chat::{IdentityRules, OpaqueIdentities};
 use crate::ids::{ChannelId, Principal};
-use crate::suggest::did_you_mean;
+use crate::suggest::{did_you_mean, lookalike};
 
 pub use error::{
     CatalogProblem, LoadCatalogError, UnknownEnvironmentError, UnknownServiceError,
@@ -177,12 +177,20 @@ impl Catalog {
         if let Some(&i) = self.index.get(&name_or_alias.to_lowercase()) {
             return Ok(&self.services[i]);
         }
-        let candidates = self.services.iter().flat_map(|s| {
-            std::iter::once(s.name.as_str()).chain(s.aliases.iter().map(String::as_str))
-        });
+        let candidates = || {
+            self.services.iter().flat_map(|s| {
+                std::iter::once(s.name.as_str()).chain(s.aliases.iter().map(String::as_str))
+            })
+        };
+        let lookalike = candidates().find_map(|c| Some((c, lookalike(name_or_alias, c)?)));
+        let (suggestion, lookalike) = match lookalike {
+            Some((name, lookalike)) => (Some(name), Some(lookalike)),
+            None => (did_you_mean(name_or_alias, candidates()), None),
+        };
         Err(UnknownServiceError {
             given: error::truncate_input(name_or_alias),
-            suggestion: did_you_mean(name_or_alias, candidates).map(str::to_owned),
+            suggestion: suggestion.map(str::to_owned),
+            lookalike,
             known: self.services.iter().map(|s| s.name.clone()).collect(),
         })
     }

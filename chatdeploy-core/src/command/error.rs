@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::Verb;
+use crate::suggest::Lookalike;
 
 /// How many characters of a user-supplied word an error echoes back.
 const ECHO_CHARS: usize = 40;
@@ -28,6 +29,18 @@ pub enum ParseCommandError {
         verb: String,
         /// The verb it is a plausible typo of.
         suggestion: Option<Verb>,
+    },
+    /// A command word (a verb, `run`, `to` or `for`) typed with a
+    /// look-alike character, such as a Cyrillic `е` in `dеploy`: it reads
+    /// as the word but is not it, and no "did you mean" would show the
+    /// difference.
+    Lookalike {
+        /// The word as typed, truncated to 40 characters.
+        word: String,
+        /// The command word it passes for, e.g. `"deploy"`.
+        intended: &'static str,
+        /// The first look-alike character in it.
+        lookalike: Lookalike,
     },
     /// A required argument is missing.
     MissingArgument {
@@ -64,7 +77,10 @@ impl ParseCommandError {
             Self::MissingArgument { verb, .. }
             | Self::UnexpectedArgument { verb, .. }
             | Self::InvalidArgument { verb, .. } => Some(*verb),
-            Self::Empty | Self::TooLong { .. } | Self::UnknownVerb { .. } => None,
+            Self::Empty
+            | Self::TooLong { .. }
+            | Self::UnknownVerb { .. }
+            | Self::Lookalike { .. } => None,
         }
     }
 
@@ -92,6 +108,16 @@ impl fmt::Display for ParseCommandError {
                 }
                 f.write_str(" Type `help` to list the commands.")
             }
+            Self::Lookalike {
+                word,
+                intended,
+                lookalike,
+            } => write!(
+                f,
+                "`{word}` contains a look-alike character ({lookalike}) where `{}` belongs; type `{intended}` with plain {}.",
+                lookalike.plain,
+                lookalike.plain_kind()
+            ),
             Self::MissingArgument { verb, argument } => write!(
                 f,
                 "`{verb}` needs {} {argument}: type `{}`.",
@@ -126,17 +152,20 @@ fn article(noun: &str) -> &'static str {
 }
 
 /// A user-supplied word as an error keeps it: at most 40 characters, cut on a
-/// character boundary and marked with `…` when cut.
+/// character boundary and marked with `…` when cut, and on one line (a
+/// quoted argument may hold line breaks and tabs: they become spaces).
 pub(super) fn echo(word: &str) -> String {
-    match word.char_indices().nth(ECHO_CHARS) {
-        None => word.to_owned(),
-        Some((cut, _)) => {
-            let mut echoed = String::with_capacity(cut + '…'.len_utf8());
-            echoed.push_str(&word[..cut]);
-            echoed.push('…');
-            echoed
-        }
+    let cut = word.char_indices().nth(ECHO_CHARS).map(|(cut, _)| cut);
+    let kept = &word[..cut.unwrap_or(word.len())];
+    let mut echoed = String::with_capacity(kept.len() + '…'.len_utf8());
+    echoed.extend(
+        kept.chars()
+            .map(|c| if c.is_whitespace() { ' ' } else { c }),
+    );
+    if cut.is_some() {
+        echoed.push('…');
     }
+    echoed
 }
 
 #[cfg(test)]
@@ -152,6 +181,7 @@ mod tests {
         let echoed = echo(&long);
         assert_eq!(echoed.chars().count(), 41);
         assert!(echoed.ends_with('…'));
+        assert_eq!(echo("a\nb\tc\r\u{2028}d"), "a b c  d");
     }
 
     #[test]

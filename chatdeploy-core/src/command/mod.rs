@@ -1,10 +1,14 @@
 //! The command grammar: what people type to the bot, parsed by the pure
 //! function [`parse`] into a [`Command`].
 //!
-//! Input is the text of a Slack message (with the bot mention) or of a
-//! `/deploy` slash command. Slack's text escaping is undone first (mentions,
-//! links, `&amp;`-style entities, backticks, smart quotes, non-breaking and
-//! zero-width spaces), then the text is split on whitespace:
+//! Input is plain text: what a person typed to the bot, with the chat
+//! surface's own markup already undone by the surface (the Slack adapter
+//! drops the bot mention and decodes mentions, links and `&amp;` entities).
+//! Backticks and code fences, non-breaking and zero-width spaces are
+//! ignored, then the text is split into words; an argument in quotes,
+//! straight or typographic (`"r-99.1.0"`, `“r-99.1.0”`, `‘r-99.1.0’`,
+//! `«r-99.1.0»`), is one word without its quotes, and a quoted reason keeps
+//! its spaces as typed:
 //!
 //! ```text
 //! [run] deploy <service> <version> [to <env>] [for <ticket>]
@@ -22,19 +26,24 @@
 //! ```
 //!
 //! Verbs and the keywords `run`, `to` and `for` are case-insensitive; every
-//! other word is kept exactly as typed. Whether a service exists or a version
-//! matches its pattern is checked against the catalog, after parsing.
+//! other word is kept exactly as typed. A command word typed with look-alike
+//! characters (a Cyrillic `е` in `dеploy`) is an error that says so.
+//! Whether a service exists or a version matches its pattern is checked
+//! against the catalog, after parsing.
 //!
 //! [`Command`]'s [`Display`](fmt::Display) is the canonical form, and
-//! `parse(&command.to_string()) == Ok(command)` for commands whose words are
-//! plain tokens.
+//! `parse(&command.to_string()) == Ok(command)` for every command `parse`
+//! can return: a value with spaces or quotes in it is written in quotes.
 
 use std::fmt;
+
+use words::{write_rest, write_word};
 
 mod error;
 mod normalize;
 mod parse;
 mod verb;
+mod words;
 
 pub use error::ParseCommandError;
 pub use parse::parse;
@@ -64,7 +73,9 @@ impl fmt::Display for CommandKind {
 }
 
 /// A parsed command. Its [`Display`](fmt::Display) is the canonical text:
-/// lowercase verb, single spaces, optional parts in grammar order.
+/// lowercase verb, single spaces, optional parts in grammar order, and
+/// quotes only around a value that would not read back without them (one
+/// with whitespace, or quotes at its ends).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Command {
@@ -103,14 +114,16 @@ pub enum Command {
     Reject {
         /// A service name or a deployment ID.
         target: String,
-        /// The rest of the message, words joined by single spaces.
+        /// The rest of the message: words joined by single spaces, or the
+        /// quoted text with its spaces as typed.
         reason: Option<String>,
     },
     /// `lock <service> [reason]`: freeze releases of a service.
     Lock {
         /// The service as typed.
         service: String,
-        /// The rest of the message, words joined by single spaces.
+        /// The rest of the message: words joined by single spaces, or the
+        /// quoted text with its spaces as typed.
         reason: Option<String>,
     },
     /// `unlock <service>`: unfreeze releases of a service.
@@ -202,51 +215,47 @@ impl fmt::Display for Command {
                 environment,
                 ticket,
             } => {
-                write!(f, " {service} {version}")?;
+                write_word(f, service)?;
+                write_word(f, version)?;
                 if let Some(environment) = environment {
-                    write!(f, " to {environment}")?;
+                    f.write_str(" to")?;
+                    write_word(f, environment)?;
                 }
                 if let Some(ticket) = ticket {
-                    write!(f, " for {ticket}")?;
+                    f.write_str(" for")?;
+                    write_word(f, ticket)?;
                 }
                 Ok(())
             }
             Self::Rollback { service, version } => {
-                write!(f, " {service}")?;
+                write_word(f, service)?;
                 if let Some(version) = version {
-                    write!(f, " to {version}")?;
+                    f.write_str(" to")?;
+                    write_word(f, version)?;
                 }
                 Ok(())
             }
-            Self::Cancel { target } | Self::Approve { target } => write!(f, " {target}"),
+            Self::Cancel { target } | Self::Approve { target } => write_word(f, target),
             Self::Reject { target, reason } => {
-                write!(f, " {target}")?;
-                write_opt(f, reason.as_deref())
+                write_word(f, target)?;
+                reason.as_deref().map_or(Ok(()), |r| write_rest(f, r))
             }
             Self::Lock { service, reason } => {
-                write!(f, " {service}")?;
-                write_opt(f, reason.as_deref())
+                write_word(f, service)?;
+                reason.as_deref().map_or(Ok(()), |r| write_rest(f, r))
             }
-            Self::Unlock { service } | Self::Runbook { service } => write!(f, " {service}"),
-            Self::Status { service } => write_opt(f, service.as_deref()),
+            Self::Unlock { service } | Self::Runbook { service } => write_word(f, service),
+            Self::Status { service } => service.as_deref().map_or(Ok(()), |s| write_word(f, s)),
             Self::History { service, limit } => {
-                write!(f, " {service}")?;
+                write_word(f, service)?;
                 if let Some(limit) = limit {
                     write!(f, " {limit}")?;
                 }
                 Ok(())
             }
             Self::Services => Ok(()),
-            Self::Help { topic } => write_opt(f, topic.map(Verb::name)),
+            Self::Help { topic } => topic.map_or(Ok(()), |t| write!(f, " {t}")),
         }
-    }
-}
-
-/// Writes ` {value}` when there is a value.
-fn write_opt(f: &mut fmt::Formatter<'_>, value: Option<&str>) -> fmt::Result {
-    match value {
-        Some(value) => write!(f, " {value}"),
-        None => Ok(()),
     }
 }
 
@@ -295,6 +304,26 @@ mod tests {
             ),
             (Command::Status { service: None }, "status"),
             (Command::Services, "services"),
+            (
+                Command::Lock {
+                    service: "app".into(),
+                    reason: Some("code  freeze".into()),
+                },
+                "lock app \"code  freeze\"",
+            ),
+            (
+                Command::Reject {
+                    target: "d-1".into(),
+                    reason: Some("\"quoted\"".into()),
+                },
+                "reject d-1 '\"quoted\"'",
+            ),
+            (
+                Command::Unlock {
+                    service: "my app".into(),
+                },
+                "unlock \"my app\"",
+            ),
         ];
         for (command, text) in cases {
             assert_eq!(command.to_string(), text);

@@ -1,29 +1,33 @@
 //! [`parse`]: text to [`Command`].
 
-use std::str::SplitWhitespace;
-
 use super::error::echo;
 use super::normalize::normalize;
+use super::words::{self, Word, Words};
 use super::{Command, MAX_INPUT_BYTES, ParseCommandError, Verb};
+use crate::suggest::lookalike;
 
 /// The largest `n` `history` accepts.
 const MAX_HISTORY: u32 = 100;
 
 /// Parses the text of a message or slash command into a [`Command`].
 ///
-/// Slack's escaping is undone first (leading bot mentions, links, entities,
-/// backticks, smart quotes, odd spaces); an optional leading `run` is
-/// skipped; the verb and the keywords `to` and `for` are case-insensitive;
-/// everything else is kept as typed. Pure: never panics, and allocates only
-/// the strings of the result (plus one copy of the text when it has Slack
-/// escaping to undo). Text longer than [`MAX_INPUT_BYTES`] is rejected
-/// unread.
+/// The text is plain text: a chat surface undoes its own markup first (the
+/// Slack adapter drops the bot mention and decodes `&amp;`, links and
+/// mentions). Backticks and code fences, zero-width and non-breaking spaces
+/// are ignored; an argument in quotes, straight or typographic, is the
+/// argument without them (a quoted reason keeps its spaces as typed); an
+/// optional leading `run` is skipped; the verb and the keywords `to` and
+/// `for` are case-insensitive; everything else is kept as typed. Pure: never
+/// panics, and allocates only the strings of the result (plus one copy of
+/// the text when it has backticks or odd spaces). Text longer than
+/// [`MAX_INPUT_BYTES`] is rejected unread.
 ///
 /// # Errors
 ///
 /// A [`ParseCommandError`] whose `Display` tells the person what to type:
 /// empty text, text too long, an unknown verb (with a "did you mean"), a
-/// missing, surplus or invalid argument (with the usage line).
+/// command word with a look-alike character in it (Cyrillic `е` in
+/// `dеploy`), a missing, surplus or invalid argument (with the usage line).
 ///
 /// # Examples
 ///
@@ -31,7 +35,7 @@ const MAX_HISTORY: u32 = 100;
 /// use chatdeploy_core::{Command, parse};
 ///
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
-///     let command = parse("<@U0BOT> run Deploy app r-99.1.0 to staging for CHG-12")?;
+///     let command = parse("run Deploy app “r-99.1.0” to staging for `CHG-12`")?;
 ///     assert_eq!(
 ///         command,
 ///         Command::Deploy {
@@ -59,19 +63,22 @@ pub fn parse(text: &str) -> Result<Command, ParseCommandError> {
         });
     }
     let text = normalize(text);
-    let mut words = text.split_whitespace();
+    let mut words = Words::new(&text);
     let mut first = words.next().ok_or(ParseCommandError::Empty)?;
-    if first.eq_ignore_ascii_case("run") {
+    if first.value.eq_ignore_ascii_case("run") {
         first = words.next().ok_or(ParseCommandError::Empty)?;
     }
-    let verb: Verb = first.parse()?;
+    let verb: Verb = first.value.parse().map_err(|error| {
+        // `rսn deploy …`: the look-alike is in `run`, not in a verb.
+        lookalike_of(first, "run").unwrap_or(error)
+    })?;
     Args { verb, words }.command()
 }
 
 /// The words after the verb.
 struct Args<'a> {
     verb: Verb,
-    words: SplitWhitespace<'a>,
+    words: Words<'a>,
 }
 
 impl<'a> Args<'a> {
@@ -81,8 +88,12 @@ impl<'a> Args<'a> {
             Verb::Rollback => {
                 let service = self.required("service")?;
                 let version = match self.words.next() {
-                    Some(to) if is_keyword(to, "to") => Some(self.required("version")?),
-                    other => other.map(str::to_owned),
+                    Some(to) if to.is_keyword("to") => Some(self.required("version")?),
+                    Some(word) => match lookalike_of(word, "to") {
+                        Some(error) => return Err(error),
+                        None => Some(word.value.to_owned()),
+                    },
+                    None => None,
                 };
                 Command::Rollback { service, version }
             }
@@ -95,31 +106,35 @@ impl<'a> Args<'a> {
             Verb::Reject => {
                 return Ok(Command::Reject {
                     target: self.required("service or deployment id")?,
-                    reason: self.rest(),
+                    reason: words::rest(&mut self.words),
                 });
             }
             Verb::Lock => {
                 return Ok(Command::Lock {
                     service: self.required("service")?,
-                    reason: self.rest(),
+                    reason: words::rest(&mut self.words),
                 });
             }
             Verb::Unlock => Command::Unlock {
                 service: self.required("service")?,
             },
             Verb::Status => Command::Status {
-                service: self.words.next().map(str::to_owned),
+                service: self.words.next().map(|w| w.value.to_owned()),
             },
             Verb::History => Command::History {
                 service: self.required("service")?,
-                limit: self.words.next().map(history_limit).transpose()?,
+                limit: self
+                    .words
+                    .next()
+                    .map(|w| history_limit(w.value))
+                    .transpose()?,
             },
             Verb::Services => Command::Services,
             Verb::Runbook => Command::Runbook {
                 service: self.required("service")?,
             },
             Verb::Help => Command::Help {
-                topic: self.words.next().map(str::parse).transpose()?,
+                topic: self.words.next().map(|w| w.value.parse()).transpose()?,
             },
         };
         self.finish()?;
@@ -133,17 +148,18 @@ impl<'a> Args<'a> {
         let version = self.required("version")?;
         let (mut environment, mut ticket) = (None, None);
         while let Some(word) = self.words.next() {
-            let (slot, argument) = if is_keyword(word, "to") {
+            let (slot, argument) = if word.is_keyword("to") {
                 (&mut environment, "environment")
-            } else if is_keyword(word, "for") {
+            } else if word.is_keyword("for") {
                 (&mut ticket, "ticket")
             } else {
-                return Err(self.unexpected(word));
+                let lookalike = lookalike_of(word, "to").or_else(|| lookalike_of(word, "for"));
+                return Err(lookalike.unwrap_or_else(|| self.unexpected(word.raw)));
             };
             if slot.is_some() {
                 return Err(match self.words.next() {
-                    Some(value) => self.unexpected(&format!("{word} {value}")),
-                    None => self.unexpected(word),
+                    Some(value) => self.unexpected(&format!("{} {}", word.raw, value.raw)),
+                    None => self.unexpected(word.raw),
                 });
             }
             *slot = Some(self.required(argument)?);
@@ -160,28 +176,17 @@ impl<'a> Args<'a> {
     fn required(&mut self, argument: &'static str) -> Result<String, ParseCommandError> {
         self.words
             .next()
-            .map(str::to_owned)
+            .map(|w| w.value.to_owned())
             .ok_or(ParseCommandError::MissingArgument {
                 verb: self.verb,
                 argument,
             })
     }
 
-    /// The remaining words joined by single spaces, if there are any.
-    fn rest(&mut self) -> Option<String> {
-        let first = self.words.next()?;
-        let mut rest = first.to_owned();
-        for word in self.words.by_ref() {
-            rest.push(' ');
-            rest.push_str(word);
-        }
-        Some(rest)
-    }
-
     /// Fails on the first surplus word.
     fn finish(mut self) -> Result<(), ParseCommandError> {
         match self.words.next() {
-            Some(word) => Err(self.unexpected(word)),
+            Some(word) => Err(self.unexpected(word.raw)),
             None => Ok(()),
         }
     }
@@ -194,9 +199,16 @@ impl<'a> Args<'a> {
     }
 }
 
-/// Whether `word` is the keyword `keyword` (ASCII case-insensitively).
-fn is_keyword(word: &str, keyword: &str) -> bool {
-    word.eq_ignore_ascii_case(keyword)
+/// The error for a word that is the keyword `keyword` but for look-alike
+/// characters (`tо` with a Cyrillic `о`), which would otherwise read as a
+/// value or a surplus word.
+fn lookalike_of(word: Word<'_>, keyword: &'static str) -> Option<ParseCommandError> {
+    let lookalike = lookalike(word.value, keyword)?;
+    Some(ParseCommandError::Lookalike {
+        word: echo(word.value),
+        intended: keyword,
+        lookalike,
+    })
 }
 
 /// The `n` of `history <service> [n]`: an integer from 1 to 100.

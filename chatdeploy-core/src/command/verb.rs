@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{CommandKind, ParseCommandError};
-use crate::suggest::did_you_mean;
+use crate::suggest::{did_you_mean, lookalike};
 
 /// The first word of a command (after an optional `run`), case-insensitive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,6 +133,17 @@ impl Verb {
     fn suggest(word: &str) -> Option<Verb> {
         did_you_mean(word, Verb::ALL.map(Verb::name)).and_then(Verb::lookup)
     }
+
+    /// The error for a word that is a verb but for look-alike characters.
+    fn lookalike(word: &str) -> Option<ParseCommandError> {
+        Verb::ALL.into_iter().find_map(|verb| {
+            Some(ParseCommandError::Lookalike {
+                word: super::error::echo(word),
+                intended: verb.name(),
+                lookalike: lookalike(word, verb.name())?,
+            })
+        })
+    }
 }
 
 impl fmt::Display for Verb {
@@ -144,17 +155,20 @@ impl fmt::Display for Verb {
 impl FromStr for Verb {
     type Err = ParseCommandError;
 
-    /// Parses a verb case-insensitively. An unknown word is
-    /// [`ParseCommandError::UnknownVerb`], with a suggestion when it looks
-    /// like a typo; blank input is [`ParseCommandError::Empty`].
+    /// Parses a verb case-insensitively. A verb typed with look-alike
+    /// characters is [`ParseCommandError::Lookalike`]; another unknown word
+    /// is [`ParseCommandError::UnknownVerb`], with a suggestion when it
+    /// looks like a typo; blank input is [`ParseCommandError::Empty`].
     fn from_str(word: &str) -> Result<Self, Self::Err> {
         let word = word.trim();
         if word.is_empty() {
             return Err(ParseCommandError::Empty);
         }
-        Verb::lookup(word).ok_or_else(|| ParseCommandError::UnknownVerb {
-            verb: super::error::echo(word),
-            suggestion: Verb::suggest(word),
+        Verb::lookup(word).ok_or_else(|| {
+            Verb::lookalike(word).unwrap_or_else(|| ParseCommandError::UnknownVerb {
+                verb: super::error::echo(word),
+                suggestion: Verb::suggest(word),
+            })
         })
     }
 }

@@ -3,13 +3,17 @@
 //!
 //! Payloads are read with borrowed strings; only the fields of the
 //! resulting [`ChatEvent`] are allocated. Nothing is parsed beyond the wire
-//! format: the command text goes to the engine as typed.
+//! format: the command text goes to the engine as the person sees it, with
+//! Slack's escaping undone ([`unescape`]): no bot mention, no `<…>`
+//! constructs, no `&amp;` entities.
 
 use std::borrow::Cow;
 
 use chatdeploy_core::chat::ButtonAction;
 use chatdeploy_core::chat::ChatEvent;
 use serde::Deserialize;
+
+use super::unescape::unescape;
 
 /// A payload that is not what Slack sends.
 #[derive(Debug, thiserror::Error)]
@@ -293,7 +297,7 @@ impl Translator {
         }
         let channel = event.channel.as_deref()?;
         let text = event.text.as_deref().unwrap_or_default();
-        let mut out = ChatEvent::command(id, user, channel, text);
+        let mut out = ChatEvent::command(id, user, channel, command_text(text));
         if let Some(ts) = event.ts.as_deref() {
             out = out.with_message(ts);
         }
@@ -319,8 +323,14 @@ fn slash_command(cmd: SlashCommand<'_>) -> Result<ChatEvent, MalformedPayload> {
         trigger.into_owned(),
         user.into_owned(),
         channel.into_owned(),
-        text.into_owned(),
+        command_text(&text),
     ))
+}
+
+/// The text of a mention, direct message or slash command as the engine
+/// takes it: plain, without surrounding whitespace.
+fn command_text(text: &str) -> String {
+    unescape(text).trim().to_owned()
 }
 
 #[cfg(test)]
@@ -338,5 +348,34 @@ mod tests {
         assert!(matches!(event.user, Some(Text(Cow::Borrowed("U1")))));
         assert_eq!(event.text.as_deref(), Some("a\nb"));
         assert!(matches!(event.text, Some(Text(Cow::Owned(_)))), "unescaped");
+    }
+
+    #[test]
+    fn every_command_text_is_plain() {
+        let translator = Translator::new(Some("U0BOT".into()));
+        let text = |event: ChatEvent| match event.kind {
+            chatdeploy_core::chat::ChatEventKind::Command { text } => text,
+            other => panic!("{other:?}"),
+        };
+        let mention = br#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention","user":"U1","channel":"C1","ts":"1.1","text":"<@U0BOT> lock app see <https://x.example/CHG-9|CHG-9> &amp; <#C2|ops>"}}"#;
+        let EventsApiRequest::Event(Some(event)) = translator.events_api(mention).unwrap() else {
+            panic!("no event");
+        };
+        assert_eq!(text(event), "lock app see CHG-9 & #ops");
+        let dm = br#"{"type":"event_callback","event_id":"Ev2","event":{"type":"message","channel_type":"im","user":"U1","channel":"D1","text":"  reject d-1 ask &lt;@U2&gt; "}}"#;
+        let EventsApiRequest::Event(Some(event)) = translator.events_api(dm).unwrap() else {
+            panic!("no event");
+        };
+        assert_eq!(text(event), "reject d-1 ask <@U2>");
+        let form = b"text=lock+app+%3C%40U2%7Calice%3E+%26amp%3B+more&user_id=U1&channel_id=C1&trigger_id=t1";
+        assert_eq!(
+            text(translator.slash_command_form(form).unwrap()),
+            "lock app @U2 & more"
+        );
+        let json = r#"{"text":"<@U0BOT> status &lt;app&gt;","user_id":"U1","channel_id":"C1","trigger_id":"t2"}"#;
+        assert_eq!(
+            text(translator.slash_command_json(json).unwrap()),
+            "status <app>"
+        );
     }
 }
