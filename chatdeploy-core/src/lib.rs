@@ -10,6 +10,13 @@
 //!   [`policy::ApproverPolicy`], [`audit::AuditSink`] and
 //!   [`state::StateStore`], plus in-memory implementations for tests and
 //!   embedding.
+//!
+//! Features for other crates' tests: `fake` adds the test doubles
+//! (`testing`: a scripted backend and fixtures), each trait's conformance
+//! suite (its `contract` module, e.g. `backend::contract`, to run against
+//! every implementation) and the failure-injection knobs of the in-memory
+//! and recording implementations; `test-util` adds mockall mocks of the
+//! traits (`Mock*`) to everything in `fake`.
 
 pub mod audit;
 pub mod backend;
@@ -22,7 +29,7 @@ pub mod policy;
 pub mod preflight;
 pub mod state;
 mod suggest;
-#[cfg(any(test, feature = "test-util"))]
+#[cfg(any(test, feature = "fake"))]
 pub mod testing;
 
 pub use catalog::{Catalog, LoadCatalogError, Service};

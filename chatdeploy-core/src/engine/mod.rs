@@ -15,6 +15,7 @@
 //! every side effect has a single writer, and [`Engine::resume`] after a
 //! restart is simply a supervisor for every unfinished record.
 
+mod approval_request;
 mod builder;
 mod clock;
 mod decisions;
@@ -30,7 +31,6 @@ mod request;
 mod router;
 mod start;
 mod supervisor;
-mod approval_request;
 mod wait_end;
 mod waits;
 mod watch;
