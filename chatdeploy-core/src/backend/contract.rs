@@ -78,7 +78,7 @@ pub async fn run_all<B: DeployBackend + ?Sized>(backend: &B, fixture: &BackendFi
     starts_are_idempotent(backend, fixture).await;
     a_reused_token_with_other_inputs_is_refused(backend, fixture).await;
     an_unknown_execution_is_not_found(backend).await;
-    an_unknown_document_is_not_found(backend).await;
+    an_unknown_document_is_not_found(backend, fixture).await;
     the_approval_gate_names_the_step_and_the_bot(backend, fixture).await;
     a_waiting_execution_is_cancelled_once(backend, fixture).await;
 }
@@ -136,22 +136,40 @@ pub async fn a_reused_token_with_other_inputs_is_refused<B: DeployBackend + ?Siz
     let _ = backend.cancel(&id).await;
 }
 
-/// A snapshot of an execution ID the backend never issued is
-/// [`BackendError::NotFound`].
+/// An execution ID the backend never issued (a random UUID) is
+/// [`BackendError::NotFound`] to `snapshot`, `signal` and `cancel`.
 pub async fn an_unknown_execution_is_not_found<B: DeployBackend + ?Sized>(backend: &B) {
     let unknown = ExecutionId::new(Uuid::new_v4().to_string());
     match backend.snapshot(&unknown).await {
         Err(BackendError::NotFound { .. }) => {}
         result => panic!("a snapshot of {unknown} must be NotFound, got {result:?}"),
     }
+    match backend.signal(&unknown, Signal::Approve, "contract").await {
+        Err(BackendError::NotFound { .. }) => {}
+        result => panic!("a signal to {unknown} must be NotFound, got {result:?}"),
+    }
+    match backend.cancel(&unknown).await {
+        Err(BackendError::NotFound { .. }) => {}
+        result => panic!("a cancel of {unknown} must be NotFound, got {result:?}"),
+    }
 }
 
-/// Describing a document that does not exist is [`BackendError::NotFound`].
-pub async fn an_unknown_document_is_not_found<B: DeployBackend + ?Sized>(backend: &B) {
+/// A document that does not exist is [`BackendError::NotFound`] to
+/// `describe` and to `approval_gate`.
+pub async fn an_unknown_document_is_not_found<B: DeployBackend + ?Sized>(
+    backend: &B,
+    fixture: &BackendFixture,
+) {
     let unknown = format!("chatdeploy-contract-missing-{}", Uuid::new_v4().simple());
     match backend.describe(&unknown).await {
         Err(BackendError::NotFound { .. }) => {}
         result => panic!("describing {unknown} must be NotFound, got {result:?}"),
+    }
+    let mut request = fixture.fresh_request();
+    request.document.clone_from(&unknown);
+    match backend.approval_gate(&request).await {
+        Err(BackendError::NotFound { .. }) => {}
+        result => panic!("the approval gate of {unknown} must be NotFound, got {result:?}"),
     }
 }
 
