@@ -29,6 +29,15 @@
 //! (`cargo run -p chatdeploy-core --no-default-features --example parse_only`).
 //! The text must be plain: a chat surface undoes its own markup (Slack's
 //! `<@U…>` mentions, links and `&amp;` entities) before it calls [`parse`].
+//!
+//! # Test doubles
+//!
+//! Features for other crates' tests: `fake` adds the test doubles
+//! (`testing`: a scripted backend and fixtures), each trait's conformance
+//! suite (its `contract` module, e.g. `backend::contract`, to run against
+//! every implementation) and the failure-injection knobs of the in-memory
+//! and recording implementations; `test-util` adds mockall mocks of the
+//! traits (`Mock*`) to everything in `fake`.
 
 #[cfg(feature = "engine")]
 pub mod audit;
@@ -50,7 +59,7 @@ pub mod preflight;
 #[cfg(feature = "engine")]
 pub mod state;
 pub mod suggest;
-#[cfg(all(feature = "engine", any(test, feature = "test-util")))]
+#[cfg(all(feature = "engine", any(test, feature = "fake")))]
 pub mod testing;
 
 #[cfg(feature = "engine")]

@@ -1,10 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
-//! The state store contract and the audit sink's promises, against a real
-//! PostgreSQL (see `support`).
+//! The state store and audit sink contracts, and the audit sink's own
+//! promises, against a real PostgreSQL (see `support`).
 
 mod support;
 
-use chatdeploy_core::audit::{AuditAction, AuditError, AuditEvent, AuditSink};
+use chatdeploy_core::audit::{self, AuditAction, AuditError, AuditEvent, AuditSink};
 use chatdeploy_core::ids::DeploymentId;
 use chatdeploy_core::state::{StateError, StateStore, contract};
 use chatdeploy_postgres::{PostgresAuditSink, PostgresStateStore};
@@ -45,6 +45,23 @@ async fn records_keep_every_field_through_jsonb() {
     assert_eq!(stored.failure, record.failure);
     assert_eq!(stored.requested_at, record.requested_at, "full precision");
     assert_eq!(stored.ticket.as_deref(), Some("OPS-1 \u{fffd}with a NUL"));
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_audit_sink_satisfies_the_audit_contract() {
+    let db = db_or_skip!("the_audit_sink_satisfies_the_audit_contract");
+    let store = db.store().await;
+    let sink = store.audit_sink();
+    // A replica whose pool is closed: every write fails.
+    let closed = db.store().await;
+    let broken = closed.audit_sink();
+    closed.close();
+    audit::contract::run_all(&sink, async || sink.events().await.unwrap(), &broken).await;
+    // Another replica on the same schema keeps one record per ID too.
+    let other = db.store().await.audit_sink();
+    audit::contract::a_repeated_id_is_kept_once(&other, async || sink.events().await.unwrap())
+        .await;
     db.cleanup().await;
 }
 

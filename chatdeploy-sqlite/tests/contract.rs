@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
-//! The state store contract and the audit sink's promises.
+//! The state store and audit sink contracts, and the audit sink's own
+//! promises.
 
-use chatdeploy_core::audit::{AuditAction, AuditEvent, AuditSink};
+use std::path::Path;
+
+use chatdeploy_core::audit::{self, AuditAction, AuditEvent, AuditSink};
 use chatdeploy_core::ids::DeploymentId;
 use chatdeploy_core::state::{StateStore, contract};
 use chatdeploy_sqlite::{SqliteAuditSink, SqliteStateStore};
@@ -47,6 +50,42 @@ fn the_store_works_outside_a_tokio_runtime() {
     };
     let attempt = futures_block_on(store.try_lock(&lock)).unwrap();
     assert_eq!(attempt, chatdeploy_core::state::LockAttempt::Acquired);
+}
+
+/// A sink on `path` whose `audit` table is then dropped behind its back, so
+/// every write fails.
+fn broken_audit_sink(path: &Path) -> SqliteAuditSink {
+    let sink = SqliteAuditSink::open(path).unwrap();
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch("DROP TABLE audit")
+        .unwrap();
+    sink
+}
+
+#[tokio::test]
+async fn the_audit_sink_satisfies_the_audit_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SqliteAuditSink::open(dir.path().join("audit.db")).unwrap();
+    let broken = broken_audit_sink(&dir.path().join("broken.db"));
+    audit::contract::run_all(&sink, async || sink.events().await.unwrap(), &broken).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_databases_audit_sink_satisfies_it_on_the_multi_threaded_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStateStore::open(dir.path().join("state.db")).unwrap();
+    let sink = store.audit_sink();
+    let broken = broken_audit_sink(&dir.path().join("broken.db"));
+    audit::contract::run_all(&sink, async || sink.events().await.unwrap(), &broken).await;
+    // Reopened, the file still holds one record per ID.
+    let path = sink.path().to_path_buf();
+    drop((sink, store));
+    let reopened = SqliteAuditSink::open(&path).unwrap();
+    audit::contract::a_repeated_id_is_kept_once(&reopened, async || {
+        reopened.events().await.unwrap()
+    })
+    .await;
 }
 
 fn event(id: &str, deployment: Option<&str>) -> AuditEvent {

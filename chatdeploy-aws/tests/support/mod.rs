@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_types::retry::RetryConfig;
 use chatdeploy_aws::{SsmBackend, SsmEmulator, https_client};
+use chatdeploy_core::backend::contract::BackendFixture;
 use chatdeploy_core::backend::{DeployBackend, ExecutionSnapshot, StartRequest};
 use chatdeploy_core::{DeploymentId, ExecutionId, UserId};
 
@@ -72,6 +73,14 @@ pub fn request(version: &str) -> StartRequest {
         ]),
         idempotency_token: uuid::Uuid::new_v4(),
     }
+}
+
+/// The backend contract's fixture: a start of `Deploy-App`, which waits at
+/// its `Approve` step (the bot among its approvers) after about 0.3 s.
+pub fn contract_fixture() -> BackendFixture {
+    BackendFixture::new(request("r-1.0.0"), "Approve")
+        .with_timeout(Duration::from_secs(20))
+        .with_poll_interval(Duration::from_millis(20))
 }
 
 /// Polls until `done` holds (or panics after 10 s).

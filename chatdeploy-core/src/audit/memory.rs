@@ -1,4 +1,5 @@
-//! An in-memory audit sink with failure injection, for tests and demos.
+//! An in-memory audit sink for tests, demos and embedding, with failure
+//! injection under feature `fake`.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
@@ -15,7 +16,8 @@ struct Inner {
     failing_actions: HashSet<AuditAction>,
 }
 
-/// An [`AuditSink`] that keeps records in memory and can be told to fail.
+/// An [`AuditSink`] that keeps records in memory; with feature `fake` it
+/// can be told to fail.
 #[derive(Debug, Default)]
 pub struct InMemoryAuditSink {
     inner: Mutex<Inner>,
@@ -37,12 +39,16 @@ impl InMemoryAuditSink {
         self.lock().events.iter().map(|e| e.action).collect()
     }
 
-    /// While `true`, every record fails with [`AuditError::Unavailable`].
+    /// While `true`, every record fails with [`AuditError::Unavailable`]
+    /// (feature `fake`).
+    #[cfg(any(test, feature = "fake"))]
     pub fn set_failing(&self, failing: bool) {
         self.lock().failing = failing;
     }
 
-    /// Makes records of these actions fail, and only those.
+    /// Makes records of these actions fail, and only those (feature
+    /// `fake`).
+    #[cfg(any(test, feature = "fake"))]
     pub fn fail_actions(&self, actions: &[AuditAction]) {
         self.lock().failing_actions = actions.iter().copied().collect();
     }

@@ -4,6 +4,8 @@
 //! The engine writes the record of a mutating action *before* acting, and
 //! does not act when the record cannot be written (fail closed).
 
+#[cfg(any(test, feature = "fake"))]
+pub mod contract;
 mod event;
 mod fanout;
 mod jsonl;

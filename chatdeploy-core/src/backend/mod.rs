@@ -1,6 +1,8 @@
 //! The [`DeployBackend`] trait: what runs a release (SSM Automation in
 //! production), seen as executions with steps.
 
+#[cfg(any(test, feature = "fake"))]
+pub mod contract;
 mod error;
 mod gate;
 mod snapshot;

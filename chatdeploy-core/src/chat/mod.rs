@@ -4,6 +4,8 @@
 //! A surface (Slack, a terminal, a test recorder) renders a [`Message`] in its
 //! own format: Block Kit for Slack, plain lines for a terminal.
 
+#[cfg(any(test, feature = "fake"))]
+pub mod contract;
 mod identity;
 mod inbound;
 mod message;

@@ -46,13 +46,21 @@ struct Inner {
     current: BTreeMap<(String, MessageId), (Conversation, Message)>,
     next_id: u64,
     groups: HashMap<GroupId, Vec<UserId>>,
+    #[cfg(any(test, feature = "fake"))]
+    faults: Faults,
+}
+
+/// Injected failures (feature `fake`).
+#[cfg(any(test, feature = "fake"))]
+#[derive(Debug, Default)]
+struct Faults {
     fail_next: usize,
     unavailable: bool,
     failed: usize,
 }
 
 /// A [`ChatSurface`] that records every call and keeps the current content
-/// of every message, with failure injection.
+/// of every message; with feature `fake`, calls can be made to fail.
 ///
 /// Message IDs look like Slack timestamps (`1700000000.000001`, increasing).
 #[derive(Debug, Default)]
@@ -69,21 +77,29 @@ impl RecordingChatSurface {
     /// Declares the members of a user group.
     #[must_use]
     pub fn with_group(self, group: impl Into<GroupId>, members: &[&str]) -> Self {
-        self.lock().groups.insert(
-            group.into(),
-            members.iter().map(|m| UserId::new(*m)).collect(),
-        );
+        self.set_group(group, members.iter().map(|m| UserId::new(*m)));
         self
     }
 
-    /// Makes the next `n` calls fail with [`ChatError::RateLimited`].
-    pub fn fail_next(&self, n: usize) {
-        self.lock().fail_next = n;
+    /// Sets (or replaces) the members of a user group.
+    pub fn set_group(&self, group: impl Into<GroupId>, members: impl IntoIterator<Item = UserId>) {
+        self.lock()
+            .groups
+            .insert(group.into(), members.into_iter().collect());
     }
 
-    /// While `true`, every call fails with [`ChatError::Transport`].
+    /// Makes the next `n` calls fail with [`ChatError::RateLimited`]
+    /// (feature `fake`).
+    #[cfg(any(test, feature = "fake"))]
+    pub fn fail_next(&self, n: usize) {
+        self.lock().faults.fail_next = n;
+    }
+
+    /// While `true`, every call fails with [`ChatError::Transport`]
+    /// (feature `fake`).
+    #[cfg(any(test, feature = "fake"))]
     pub fn set_unavailable(&self, unavailable: bool) {
-        self.lock().unavailable = unavailable;
+        self.lock().faults.unavailable = unavailable;
     }
 
     /// Every successful call so far, in order.
@@ -91,9 +107,10 @@ impl RecordingChatSurface {
         self.lock().calls.clone()
     }
 
-    /// How many calls failed by injection.
+    /// How many calls failed by injection (feature `fake`).
+    #[cfg(any(test, feature = "fake"))]
     pub fn failed_calls(&self) -> usize {
-        self.lock().failed
+        self.lock().faults.failed
     }
 
     /// The current content of a posted message.
@@ -138,22 +155,51 @@ impl RecordingChatSurface {
     }
 }
 
+#[cfg(any(test, feature = "fake"))]
 impl Inner {
+    /// The failure injected into a message call, if any (counted).
     fn injected_failure(&mut self, operation: &str) -> Result<(), ChatError> {
-        if self.unavailable {
-            self.failed += 1;
-            return Err(ChatError::Transport {
-                operation: operation.to_owned(),
-                source: "chat surface set unavailable".into(),
-            });
+        let faults = &mut self.faults;
+        if faults.unavailable {
+            faults.failed += 1;
+            return Err(unavailable(operation));
         }
-        if self.fail_next > 0 {
-            self.fail_next -= 1;
-            self.failed += 1;
+        if faults.fail_next > 0 {
+            faults.fail_next -= 1;
+            faults.failed += 1;
             return Err(ChatError::RateLimited {
                 retry_after: Some(std::time::Duration::from_secs(1)),
             });
         }
+        Ok(())
+    }
+
+    /// The outage injected into a group lookup, if any (not counted).
+    fn injected_outage(&self, operation: &str) -> Result<(), ChatError> {
+        if self.faults.unavailable {
+            return Err(unavailable(operation));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(any(test, feature = "fake"))]
+fn unavailable(operation: &str) -> ChatError {
+    ChatError::Transport {
+        operation: operation.to_owned(),
+        source: "chat surface set unavailable".into(),
+    }
+}
+
+/// Without feature `fake` nothing is ever injected.
+#[cfg(not(any(test, feature = "fake")))]
+#[allow(clippy::unnecessary_wraps, clippy::unused_self)]
+impl Inner {
+    fn injected_failure(&mut self, _operation: &str) -> Result<(), ChatError> {
+        Ok(())
+    }
+
+    fn injected_outage(&self, _operation: &str) -> Result<(), ChatError> {
         Ok(())
     }
 }
@@ -216,12 +262,7 @@ impl ChatSurface for RecordingChatSurface {
 
     async fn group_members(&self, group: &GroupId) -> Result<Vec<UserId>, ChatError> {
         let inner = self.lock();
-        if inner.unavailable {
-            return Err(ChatError::Transport {
-                operation: "group_members".into(),
-                source: "chat surface set unavailable".into(),
-            });
-        }
+        inner.injected_outage("group_members")?;
         inner
             .groups
             .get(group)

@@ -6,7 +6,7 @@
 //! check so that concurrent handlers (two approvers clicking at the same
 //! instant) cannot both win.
 
-#[cfg(any(test, feature = "test-util"))]
+#[cfg(any(test, feature = "fake"))]
 pub mod contract;
 mod memory;
 mod records;

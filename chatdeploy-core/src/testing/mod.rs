@@ -1,4 +1,4 @@
-//! Test doubles for other crates' tests (feature `test-util`).
+//! Test doubles for other crates' tests (feature `fake`, no mockall).
 //!
 //! - [`ScriptedBackend`]: a [`DeployBackend`](crate::backend::DeployBackend)
 //!   that runs scripted steps on tokio's clock, with approval steps, failures,
@@ -6,7 +6,12 @@
 //! - [`NullAuditSink`] and [`ONE_SERVICE_CATALOG`], for benchmarks.
 //!
 //! The in-memory state store, audit sink and recording chat surface live in
-//! their trait modules and are always available.
+//! their trait modules and are always available; their failure-injection
+//! knobs are behind `fake` too, like each trait's conformance suite:
+//! [`state::contract`](crate::state::contract),
+//! [`backend::contract`](crate::backend::contract),
+//! [`audit::contract`](crate::audit::contract) and
+//! [`chat::contract`](crate::chat::contract).
 
 mod fixtures;
 mod scripted;

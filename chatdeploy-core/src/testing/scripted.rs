@@ -464,10 +464,11 @@ impl DeployBackend for ScriptedBackend {
         }
         if let Some(id) = inner.tokens.get(&request.idempotency_token) {
             let id = id.clone();
-            let same = inner
-                .executions
-                .get(&id)
-                .is_some_and(|e| e.request.parameters == request.parameters);
+            // As SSM: the token names one start, of one document with
+            // one set of inputs.
+            let same = inner.executions.get(&id).is_some_and(|e| {
+                e.request.document == request.document && e.request.parameters == request.parameters
+            });
             return if same {
                 Ok(id)
             } else {

@@ -1,8 +1,10 @@
 //! Loopback fakes of Slack for tests (feature `fake`): the Web API
-//! ([`FakeSlackApi`]), the Socket Mode server ([`FakeSocketModeServer`]) and
-//! payload builders in Slack's documented shapes ([`payloads`]).
+//! ([`FakeSlackApi`], also the observer of core's chat contract), the
+//! Socket Mode server ([`FakeSocketModeServer`]) and payload builders in
+//! Slack's documented shapes ([`payloads`]).
 
 mod api;
+mod observer;
 pub mod payloads;
 mod socket;
 

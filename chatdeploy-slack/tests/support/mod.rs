@@ -1,4 +1,5 @@
-//! Shared test helpers: a handler that records the events it is given.
+//! Shared test helpers: a handler that records the events it is given, and
+//! the Slack surface on the fake Web API.
 #![allow(dead_code, unreachable_pub)] // each test file uses a part
 
 use std::sync::{Arc, Mutex};
@@ -6,6 +7,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatdeploy_core::chat::{ChatEvent, EventHandler, Handled};
+use chatdeploy_slack::SlackSurface;
+use chatdeploy_slack::fake::FakeSlackApi;
+
+/// The real Slack surface (slack-morphism's client) on `fake`'s Web API.
+pub fn slack_surface(fake: &FakeSlackApi) -> SlackSurface {
+    SlackSurface::builder()
+        .with_token("xoxb-test-token")
+        .with_api_url(fake.api_url())
+        .build()
+        .unwrap()
+}
 
 /// Records every event; answers `Accepted`.
 #[derive(Debug, Default)]
