@@ -28,7 +28,7 @@
 //! each line it reads, or the sentence saying what to type instead
 //! (`cargo run -p chatdeploy-core --no-default-features --example parse_only`).
 //! The text must be plain: a chat surface undoes its own markup (Slack's
-//! `<@U…>` mentions, links and `&amp;` entities) before it calls [`parse`].
+//! mentions, links and `&amp;` entities) before it calls [`parse`].
 //!
 //! # Test doubles
 //!

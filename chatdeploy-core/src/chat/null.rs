@@ -82,7 +82,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_ids_look_like_slack_timestamps() {
+    fn message_ids_increase() {
         assert_eq!(message_id(0).as_str(), "1700000000.000000");
         assert_eq!(message_id(42).as_str(), "1700000000.000042");
         assert_eq!(message_id(1_234_567).as_str(), "1700000000.1234567");

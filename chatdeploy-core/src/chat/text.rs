@@ -46,8 +46,8 @@ pub enum Span {
 /// let text = Text::plain("Locked by ")
 ///     .user(UserId::new("U0BOB"))
 ///     .and(": ")
-///     .user_text("<!channel> freeze");
-/// assert_eq!(text.to_string(), "Locked by @U0BOB: <!channel> freeze");
+///     .user_text("*freeze* until Friday");
+/// assert_eq!(text.to_string(), "Locked by @U0BOB: *freeze* until Friday");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]

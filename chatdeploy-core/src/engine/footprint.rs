@@ -30,7 +30,7 @@ fn engine() -> Engine {
 #[test]
 fn an_events_futures_stay_under_a_kibibyte() {
     let engine = engine();
-    let event = ChatEvent::command("Ev1", "U0ALICE", "C0DEPLOY", "<@U0BOT> status");
+    let event = ChatEvent::command("Ev1", "U0ALICE", "C0DEPLOY", "status");
     let handle = engine.handle(event.clone());
     assert!(
         size_of_val(&handle) < LIMIT,
