@@ -50,6 +50,7 @@ mod audit;
 mod codec;
 mod connection;
 mod error;
+mod leases;
 mod schema;
 mod state;
 

@@ -60,6 +60,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_by_deployment ON audit (deployment, seq) WHERE deployment IS NOT NULL;
     ",
+    // 2: leases (which process acts on a release; one, with SQLite).
+    r"
+    CREATE TABLE leases (
+        deployment TEXT PRIMARY KEY NOT NULL,
+        owner      TEXT,
+        fence      INTEGER NOT NULL CHECK (fence >= 0),
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chatdeploy_core::ids::{DeploymentId, EventId};
 use chatdeploy_core::state::{
+    Lease,
     DeploymentRecord, LockAttempt, LockHolder, ReleaseRecord, ServiceLock, StateError, StateStore,
 };
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use crate::SqliteAuditSink;
 use crate::codec::{DeploymentRow, decode, decode_rows, encode, nanos, to_i64};
 use crate::connection::Database;
 use crate::error::{OpError, OpenStateError, state_unavailable};
+use crate::leases;
 
 /// Expired event IDs are swept on every this many-th new event.
 const SWEEP_EVERY: u64 = 256;
@@ -103,6 +105,75 @@ impl SqliteStateStore {
             db.write(|tx| sweep(tx, nanos(Utc::now())))
         })
         .await
+    }
+
+    /// The revision-checked replacement of a release; with a lease, only
+    /// while the lease is the release's current one at the given time.
+    async fn update(
+        &self,
+        record: &DeploymentRecord,
+        fence: Option<(Lease, DateTime<Utc>)>,
+    ) -> Result<DeploymentRecord, StateError> {
+        let mut updated = record.clone();
+        updated.revision = record.revision.checked_add(1).ok_or_else(|| {
+            state_unavailable("updating a release", self.db.label(), "revision overflow")
+        })?;
+        let row = DeploymentRow::new(&updated)
+            .map_err(|e| state_unavailable("encoding a release", self.db.label(), e))?;
+        let expected = to_i64(record.revision)
+            .map_err(|e| state_unavailable("updating a release", self.db.label(), e))?;
+        let fence_owner = fence.as_ref().map(|(l, _)| l.owner.clone()).unwrap_or_default();
+        let outcome = self
+            .call("updating a release", move |db| {
+                db.write(|tx| {
+                    if let Some((lease, now)) = &fence
+                        && !leases::is_current(tx, lease, *now)?
+                    {
+                        return Ok(Cas::LeaseLost);
+                    }
+                    let stored: Option<i64> = tx
+                        .query_row(
+                            "SELECT revision FROM deployments WHERE id = ?1",
+                            [&row.id],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    match stored {
+                        None => Ok(Cas::NotFound),
+                        Some(revision) if revision != expected => Ok(Cas::Conflict),
+                        Some(_) => {
+                            tx.execute(
+                                "UPDATE deployments SET service = ?2, finalized = ?3, \
+                                 requested_at = ?4, revision = ?5, record = ?6 WHERE id = ?1",
+                                params![
+                                    row.id,
+                                    row.service,
+                                    row.finalized,
+                                    row.requested_at,
+                                    row.revision,
+                                    row.json
+                                ],
+                            )?;
+                            Ok(Cas::Updated)
+                        }
+                    }
+                })
+            })
+            .await?;
+        match outcome {
+            Cas::Updated => Ok(updated),
+            Cas::Conflict => Err(StateError::Conflict {
+                deployment: record.id.clone(),
+                expected: record.revision,
+            }),
+            Cas::NotFound => Err(StateError::NotFound {
+                deployment: record.id.clone(),
+            }),
+            Cas::LeaseLost => Err(StateError::LeaseLost {
+                deployment: record.id.clone(),
+                owner: fence_owner,
+            }),
+        }
     }
 
     async fn call<T, F>(&self, what: &'static str, op: F) -> Result<T, StateError>
@@ -271,56 +342,63 @@ impl StateStore for SqliteStateStore {
         &self,
         record: &DeploymentRecord,
     ) -> Result<DeploymentRecord, StateError> {
-        let mut updated = record.clone();
-        updated.revision = record.revision.checked_add(1).ok_or_else(|| {
-            state_unavailable("updating a release", self.db.label(), "revision overflow")
-        })?;
-        let row = DeploymentRow::new(&updated)
-            .map_err(|e| state_unavailable("encoding a release", self.db.label(), e))?;
-        let expected = to_i64(record.revision)
-            .map_err(|e| state_unavailable("updating a release", self.db.label(), e))?;
-        let outcome = self
-            .call("updating a release", move |db| {
-                db.write(|tx| {
-                    let stored: Option<i64> = tx
-                        .query_row(
-                            "SELECT revision FROM deployments WHERE id = ?1",
-                            [&row.id],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    match stored {
-                        None => Ok(Cas::NotFound),
-                        Some(revision) if revision != expected => Ok(Cas::Conflict),
-                        Some(_) => {
-                            tx.execute(
-                                "UPDATE deployments SET service = ?2, finalized = ?3, \
-                                 requested_at = ?4, revision = ?5, record = ?6 WHERE id = ?1",
-                                params![
-                                    row.id,
-                                    row.service,
-                                    row.finalized,
-                                    row.requested_at,
-                                    row.revision,
-                                    row.json
-                                ],
-                            )?;
-                            Ok(Cas::Updated)
-                        }
-                    }
-                })
+        self.update(record, None).await
+    }
+
+    async fn claim(
+        &self,
+        deployment: &DeploymentId,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StateError> {
+        let (deployment, owner) = (deployment.clone(), owner.to_owned());
+        self.call("claiming a release", move |db| {
+            db.write(|tx| leases::claim(tx, &deployment, &owner, now, ttl))
+        })
+        .await
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StateError> {
+        let held = lease.clone();
+        let renewed = self
+            .call("renewing a lease", move |db| {
+                db.write(|tx| leases::renew(tx, &held, now, ttl))
             })
             .await?;
-        match outcome {
-            Cas::Updated => Ok(updated),
-            Cas::Conflict => Err(StateError::Conflict {
-                deployment: record.id.clone(),
-                expected: record.revision,
-            }),
-            Cas::NotFound => Err(StateError::NotFound {
-                deployment: record.id.clone(),
-            }),
-        }
+        renewed.ok_or_else(|| StateError::LeaseLost {
+            deployment: lease.deployment.clone(),
+            owner: lease.owner.clone(),
+        })
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError> {
+        let held = lease.clone();
+        self.call("giving up a lease", move |db| {
+            db.write(|tx| leases::release(tx, &held))
+        })
+        .await
+    }
+
+    async fn update_fenced(
+        &self,
+        record: &DeploymentRecord,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> Result<DeploymentRecord, StateError> {
+        self.update(record, Some((lease.clone(), now))).await
+    }
+
+    async fn claimable(&self, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, StateError> {
+        self.call("reading the releases to take over", move |db| {
+            db.read(|conn| leases::claimable(conn, now))
+        })
+        .await
     }
 
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StateError> {
@@ -387,4 +465,5 @@ enum Cas {
     Updated,
     Conflict,
     NotFound,
+    LeaseLost,
 }

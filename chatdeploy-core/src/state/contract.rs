@@ -8,6 +8,7 @@ use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::{
+    Lease,
     DeploymentRecord, LockAttempt, LockHolder, ReleaseKind, ReleaseRecord, ServiceLock, Stage,
     StateError, StateStore,
 };
@@ -55,6 +56,140 @@ pub async fn run_all<S: StateStore + ?Sized>(store: &S) {
     updates_are_revision_checked(store).await;
     in_flight_lists_unfinished_oldest_first(store).await;
     history_is_idempotent_newest_first_and_limited(store).await;
+    leases_are_exclusive_until_they_lapse(store).await;
+    writes_and_renewals_need_the_current_lease(store).await;
+    claimable_lists_unfinished_releases_nobody_holds(store).await;
+}
+
+/// The lease TTL of the lease checks.
+const TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One owner at a time; the holder renews by claiming again; once the lease
+/// lapses (or is given up) another owner gets it with a higher fence.
+pub async fn leases_are_exclusive_until_they_lapse<S: StateStore + ?Sized>(store: &S) {
+    let record = sample_deployment("d-lease-1", "lease-svc", 0);
+    store.create_deployment(&record).await.unwrap();
+    let now = Utc::now();
+    let a = store.claim(&record.id, "replica-a", now, TTL).await.unwrap();
+    let a = a.expect("a free release can be claimed");
+    assert_eq!(a.owner, "replica-a");
+    assert!(a.expires_at > now);
+    assert_eq!(
+        store.claim(&record.id, "replica-b", now, TTL).await.unwrap(),
+        None,
+        "another owner's current lease is exclusive"
+    );
+    let again = store
+        .claim(&record.id, "replica-a", now + Duration::seconds(5), TTL)
+        .await
+        .unwrap()
+        .expect("the holder claims again");
+    assert_eq!(again.fence, a.fence, "renewing keeps the fence");
+    assert!(again.expires_at > a.expires_at);
+
+    let lapsed = again.expires_at + Duration::seconds(1);
+    let b = store
+        .claim(&record.id, "replica-b", lapsed, TTL)
+        .await
+        .unwrap()
+        .expect("a lapsed lease can be taken over");
+    assert!(b.fence > a.fence, "a new owner gets a higher fence");
+
+    store.release_lease(&b).await.unwrap();
+    let c = store
+        .claim(&record.id, "replica-c", lapsed, TTL)
+        .await
+        .unwrap()
+        .expect("a lease given up is free at once");
+    assert!(c.fence > b.fence);
+    // Giving up a lease one no longer holds changes nothing.
+    store.release_lease(&b).await.unwrap();
+    assert_eq!(
+        store.claim(&record.id, "replica-d", lapsed, TTL).await.unwrap(),
+        None
+    );
+}
+
+/// Renewals and fenced writes work for the current holder only: not after
+/// the lease lapsed, and not with an old fence after another took over.
+pub async fn writes_and_renewals_need_the_current_lease<S: StateStore + ?Sized>(store: &S) {
+    let record = sample_deployment("d-lease-2", "lease-svc", 1);
+    store.create_deployment(&record).await.unwrap();
+    let now = Utc::now();
+    let a = store
+        .claim(&record.id, "replica-a", now, TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let renewed = store
+        .renew(&a, now + Duration::seconds(10), TTL)
+        .await
+        .unwrap();
+    assert!(renewed.expires_at > a.expires_at);
+    let mut next = record.clone();
+    next.stage = Stage::Starting;
+    let saved = store
+        .update_fenced(&next, &renewed, now + Duration::seconds(11))
+        .await
+        .unwrap();
+    assert_eq!(saved.revision, 1);
+
+    let lapsed = renewed.expires_at + Duration::seconds(1);
+    let mut late = saved.clone();
+    late.stage = Stage::Running;
+    assert!(matches!(
+        store.update_fenced(&late, &renewed, lapsed).await,
+        Err(StateError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        store.renew(&renewed, lapsed, TTL).await,
+        Err(StateError::LeaseLost { .. })
+    ));
+    let b = store
+        .claim(&record.id, "replica-b", lapsed, TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    // The old owner, awake again with a fresh read, still cannot write.
+    let stale = Lease {
+        expires_at: lapsed + Duration::hours(1),
+        ..renewed.clone()
+    };
+    assert!(matches!(
+        store.update_fenced(&late, &stale, lapsed).await,
+        Err(StateError::LeaseLost { .. })
+    ));
+    let stored = store.deployment(&record.id).await.unwrap().unwrap();
+    assert_eq!(stored.stage, Stage::Starting, "nothing was written");
+    store.update_fenced(&late, &b, lapsed).await.unwrap();
+    // Unfenced writes (decisions recorded by any replica) still work.
+    let mut decided = store.deployment(&record.id).await.unwrap().unwrap();
+    decided.cancelled_by = Some(UserId::new("U02"));
+    store.update_deployment(&decided).await.unwrap();
+}
+
+/// What a replica may take over: unfinished releases without a current
+/// lease, oldest first.
+pub async fn claimable_lists_unfinished_releases_nobody_holds<S: StateStore + ?Sized>(store: &S) {
+    let now = Utc::now();
+    let free = sample_deployment("d-claim-free", "claim-svc", -30);
+    let held = sample_deployment("d-claim-held", "claim-svc", -20);
+    let mut done = sample_deployment("d-claim-done", "claim-svc", -10);
+    done.finalized = true;
+    for record in [&free, &held, &done] {
+        store.create_deployment(record).await.unwrap();
+    }
+    store.claim(&held.id, "replica-a", now, TTL).await.unwrap().unwrap();
+    let claimable = store.claimable(now).await.unwrap();
+    assert!(claimable.contains(&free.id), "{claimable:?}");
+    assert!(!claimable.contains(&held.id), "{claimable:?}");
+    assert!(!claimable.contains(&done.id), "{claimable:?}");
+    let later = now + Duration::seconds(31);
+    let claimable = store.claimable(later).await.unwrap();
+    assert!(claimable.contains(&held.id), "a lapsed lease frees the release");
+    let free_at = claimable.iter().position(|c| *c == free.id);
+    let held_at = claimable.iter().position(|c| *c == held.id);
+    assert!(free_at < held_at, "oldest first: {claimable:?}");
 }
 
 /// An event ID is new once, then a redelivery until it expires.

@@ -7,9 +7,11 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::lease::LeaseTable;
 use super::seen::SeenEvents;
 use super::{
-    DeploymentRecord, LockAttempt, LockHolder, ReleaseRecord, ServiceLock, StateError, StateStore,
+    DeploymentRecord, Lease, LockAttempt, LockHolder, ReleaseRecord, ServiceLock, StateError,
+    StateStore,
 };
 use crate::ids::{DeploymentId, EventId};
 
@@ -20,6 +22,7 @@ struct Inner {
     deployments: HashMap<DeploymentId, DeploymentRecord>,
     history: Vec<ReleaseRecord>,
     history_ids: HashSet<DeploymentId>,
+    leases: LeaseTable,
 }
 
 /// A [`StateStore`] in process memory. Everything is lost when the process
@@ -133,22 +136,53 @@ impl StateStore for InMemoryStateStore {
         &self,
         record: &DeploymentRecord,
     ) -> Result<DeploymentRecord, StateError> {
+        self.lock_inner().update(record)
+    }
+
+    async fn claim(
+        &self,
+        deployment: &DeploymentId,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StateError> {
+        Ok(self.lock_inner().leases.claim(deployment, owner, now, ttl))
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StateError> {
+        self.lock_inner().leases.renew(lease, now, ttl)
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError> {
+        self.lock_inner().leases.release(lease);
+        Ok(())
+    }
+
+    async fn update_fenced(
+        &self,
+        record: &DeploymentRecord,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> Result<DeploymentRecord, StateError> {
         let mut inner = self.lock_inner();
-        let Some(stored) = inner.deployments.get_mut(&record.id) else {
-            return Err(StateError::NotFound {
-                deployment: record.id.clone(),
-            });
-        };
-        if stored.revision != record.revision {
-            return Err(StateError::Conflict {
-                deployment: record.id.clone(),
-                expected: record.revision,
-            });
-        }
-        let mut updated = record.clone();
-        updated.revision += 1;
-        *stored = updated.clone();
-        Ok(updated)
+        inner.leases.check(lease, now)?;
+        inner.update(record)
+    }
+
+    async fn claimable(&self, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, StateError> {
+        let inner = self.lock_inner();
+        let mut free: Vec<&DeploymentRecord> = inner
+            .deployments
+            .values()
+            .filter(|d| !d.finalized && !inner.leases.held(&d.id, now))
+            .collect();
+        free.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));
+        Ok(free.into_iter().map(|d| d.id.clone()).collect())
     }
 
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StateError> {
@@ -188,6 +222,28 @@ impl StateStore for InMemoryStateStore {
         Ok(entries)
     }
 }
+
+impl Inner {
+    /// The revision-checked replacement of a release.
+    fn update(&mut self, record: &DeploymentRecord) -> Result<DeploymentRecord, StateError> {
+        let Some(stored) = self.deployments.get_mut(&record.id) else {
+            return Err(StateError::NotFound {
+                deployment: record.id.clone(),
+            });
+        };
+        if stored.revision != record.revision {
+            return Err(StateError::Conflict {
+                deployment: record.id.clone(),
+                expected: record.revision,
+            });
+        }
+        let mut updated = record.clone();
+        updated.revision += 1;
+        *stored = updated.clone();
+        Ok(updated)
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

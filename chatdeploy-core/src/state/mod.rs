@@ -8,16 +8,21 @@
 
 #[cfg(any(test, feature = "fake"))]
 pub mod contract;
+mod lease;
 mod memory;
 mod records;
 mod seen;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{DeploymentId, EventId};
+
+pub use lease::{ChangeFeed, Lease};
 
 pub use memory::InMemoryStateStore;
 pub use records::{
@@ -49,6 +54,15 @@ pub enum StateError {
     NotFound {
         /// The release.
         deployment: DeploymentId,
+    },
+    /// A fenced write or a renewal by a replica whose lease on the release
+    /// expired or passed to another replica: it must stop acting on it.
+    #[error("the lease on deployment {deployment} is no longer held by {owner}")]
+    LeaseLost {
+        /// The release.
+        deployment: DeploymentId,
+        /// The replica that lost it.
+        owner: String,
     },
     /// The store could not be read or written.
     #[error("state store unavailable: {message}")]
@@ -161,6 +175,79 @@ pub trait StateStore: Send + Sync {
     ///
     /// [`StateError::Unavailable`].
     async fn history(&self, service: &str, limit: usize) -> Result<Vec<ReleaseRecord>, StateError>;
+
+    /// Claims the lease on a release for `owner` until `now + ttl`: granted
+    /// when nobody holds a current lease on it (with a fence higher than
+    /// any before), or renewed when `owner` holds it already. `None` when
+    /// another owner's lease is current.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Unavailable`].
+    async fn claim(
+        &self,
+        deployment: &DeploymentId,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StateError>;
+
+    /// Extends `lease` to `now + ttl` if it is still current and its own
+    /// (same owner and fence).
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::LeaseLost`] when it expired or passed to another
+    /// owner, [`StateError::Unavailable`].
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Lease, StateError>;
+
+    /// Gives `lease` up (the release finished, or the replica stops), so
+    /// another replica may claim the release at once. Releasing a lease no
+    /// longer held changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Unavailable`].
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError>;
+
+    /// [`StateStore::update_deployment`], only while `lease` is current
+    /// and still the release's: a replica that paused past its lease
+    /// cannot write after another took over.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::LeaseLost`], and the errors of
+    /// [`StateStore::update_deployment`].
+    async fn update_fenced(
+        &self,
+        record: &DeploymentRecord,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> Result<DeploymentRecord, StateError>;
+
+    /// The unfinished releases nobody holds a current lease on at `now`
+    /// (what a replica may take over), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Unavailable`].
+    async fn claimable(&self, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, StateError>;
+
+    /// A feed of releases changed by other processes sharing the store,
+    /// when the store has one (PostgreSQL's notifications); `None` for a
+    /// store of one process, whose changes the engine sees itself.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Unavailable`] when the feed cannot be set up.
+    async fn changes(&self) -> Result<Option<ChangeFeed>, StateError> {
+        Ok(None)
+    }
 }
 
 macro_rules! forward_state_store {
@@ -217,6 +304,43 @@ macro_rules! forward_state_store {
                 limit: usize,
             ) -> Result<Vec<ReleaseRecord>, StateError> {
                 (**self).history(service, limit).await
+            }
+            async fn claim(
+                &self,
+                deployment: &DeploymentId,
+                owner: &str,
+                now: DateTime<Utc>,
+                ttl: Duration,
+            ) -> Result<Option<Lease>, StateError> {
+                (**self).claim(deployment, owner, now, ttl).await
+            }
+            async fn renew(
+                &self,
+                lease: &Lease,
+                now: DateTime<Utc>,
+                ttl: Duration,
+            ) -> Result<Lease, StateError> {
+                (**self).renew(lease, now, ttl).await
+            }
+            async fn release_lease(&self, lease: &Lease) -> Result<(), StateError> {
+                (**self).release_lease(lease).await
+            }
+            async fn update_fenced(
+                &self,
+                record: &DeploymentRecord,
+                lease: &Lease,
+                now: DateTime<Utc>,
+            ) -> Result<DeploymentRecord, StateError> {
+                (**self).update_fenced(record, lease, now).await
+            }
+            async fn claimable(
+                &self,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<DeploymentId>, StateError> {
+                (**self).claimable(now).await
+            }
+            async fn changes(&self) -> Result<Option<ChangeFeed>, StateError> {
+                (**self).changes().await
             }
         }
     };
