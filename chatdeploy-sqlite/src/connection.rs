@@ -82,6 +82,15 @@ impl Database {
                 supported: schema::latest_version(),
             });
         }
+        // This process owns the file now (the lock above), so any lease in
+        // it belongs to a process that is gone: free them, so that a restart
+        // takes its releases back at once rather than after the lease TTL.
+        retry_open(&path, || {
+            writer
+                .execute("UPDATE leases SET owner = NULL WHERE owner IS NOT NULL", [])
+                .map(drop)
+                .map_err(|e| schema::classify(&path, e))
+        })?;
         if created {
             sync_parent_dir(&path);
         }

@@ -108,14 +108,18 @@ pub(crate) fn release(tx: &Transaction<'_>, held: &Lease) -> Result<(), OpError>
     Ok(())
 }
 
-pub(crate) fn claimable(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, OpError> {
+pub(crate) fn claimable(
+    conn: &Connection,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<DeploymentId>, OpError> {
     let mut statement = conn.prepare_cached(
         "SELECT d.id FROM deployments d LEFT JOIN leases l ON l.deployment = d.id \
-         WHERE d.finalized = 0 AND (l.owner IS NULL OR l.expires_at <= ?1) \
+         WHERE d.finalized = 0 AND (l.owner IS NULL OR l.expires_at <= ?1 OR l.owner = ?2) \
          ORDER BY d.requested_at, d.id",
     )?;
     let ids = statement
-        .query_map([nanos(now)], |r| r.get::<_, String>(0))?
+        .query_map(params![nanos(now), owner], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ids.into_iter().map(DeploymentId::new).collect())
 }

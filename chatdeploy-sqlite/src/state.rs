@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chatdeploy_core::ids::{DeploymentId, EventId};
 use chatdeploy_core::state::{
-    Lease,
-    DeploymentRecord, LockAttempt, LockHolder, ReleaseRecord, ServiceLock, StateError, StateStore,
+    DeploymentRecord, Lease, LockAttempt, LockHolder, ReleaseRecord, ServiceLock, StateError,
+    StateStore,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -122,7 +122,10 @@ impl SqliteStateStore {
             .map_err(|e| state_unavailable("encoding a release", self.db.label(), e))?;
         let expected = to_i64(record.revision)
             .map_err(|e| state_unavailable("updating a release", self.db.label(), e))?;
-        let fence_owner = fence.as_ref().map(|(l, _)| l.owner.clone()).unwrap_or_default();
+        let fence_owner = fence
+            .as_ref()
+            .map(|(l, _)| l.owner.clone())
+            .unwrap_or_default();
         let outcome = self
             .call("updating a release", move |db| {
                 db.write(|tx| {
@@ -394,9 +397,14 @@ impl StateStore for SqliteStateStore {
         self.update(record, Some((lease.clone(), now))).await
     }
 
-    async fn claimable(&self, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, StateError> {
+    async fn claimable(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentId>, StateError> {
+        let owner = owner.to_owned();
         self.call("reading the releases to take over", move |db| {
-            db.read(|conn| leases::claimable(conn, now))
+            db.read(|conn| leases::claimable(conn, &owner, now))
         })
         .await
     }

@@ -22,6 +22,17 @@
 
 mod terminal;
 
+/// `println!` that ends the demo quietly when stdout is closed (e.g. piped
+/// into `head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -112,14 +123,14 @@ async fn main() -> anyhow::Result<()> {
         })
         .build()?;
 
-    println!(
+    out!(
         "chatdeploy demo: #deploy is this terminal; the SSM emulator runs at {}",
         emulator.url()
     );
-    println!("audit log: {}", audit_path.display());
+    out!("audit log: {}", audit_path.display());
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        println!(
+        out!(
             "Type `name: command`, e.g. `alice: deploy app r-99.1.0`, then `bob: approve app`.\n\
              alice and dave deploy, bob and carol approve, anyone else may read. Ctrl-D ends."
         );
@@ -133,12 +144,12 @@ async fn main() -> anyhow::Result<()> {
     print_lines(&chat);
     let waiting = engine.supervised();
     if waiting > 0 {
-        println!(
+        out!(
             "({waiting} release(s) still wait for a person; their state is in {})",
             state_path.display()
         );
     }
-    println!("audit log: {}", audit_path.display());
+    out!("audit log: {}", audit_path.display());
     Ok(())
 }
 
@@ -154,16 +165,16 @@ async fn run(engine: &Engine, chat: &TerminalChatSurface, script: bool) -> anyho
         if script {
             engine.until_settled().await;
             print_lines(chat);
-            println!("{line}");
+            out!("{line}");
         }
         let Some((name, text)) = line.split_once(':') else {
-            println!("  (type `name: command`, for example `alice: deploy app r-99.1.0`)");
+            out!("  (type `name: command`, for example `alice: deploy app r-99.1.0`)");
             continue;
         };
         let user = match user_id(name.trim()) {
             Ok(user) => user,
             Err(error) => {
-                println!("  ({error})");
+                out!("  ({error})");
                 continue;
             }
         };
@@ -185,7 +196,7 @@ fn user_id(name: &str) -> anyhow::Result<String> {
 
 fn print_lines(chat: &TerminalChatSurface) {
     for line in chat.drain() {
-        println!("{line}");
+        out!("{line}");
     }
 }
 
@@ -196,9 +207,13 @@ async fn print_forever(chat: Arc<TerminalChatSurface>) {
     }
 }
 
-/// A fresh directory for this run's state and audit log.
+/// A fresh directory for this run's state and audit log, kept after the
+/// run for a look at the audit log. Never an old one: a process ID is
+/// reused, and an old state would take this run's events for redeliveries.
 fn demo_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("chatdeploy-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    let dir = tempfile::Builder::new()
+        .prefix("chatdeploy-demo-")
+        .tempdir()
+        .context("creating the demo's directory")?;
+    Ok(dir.keep())
 }

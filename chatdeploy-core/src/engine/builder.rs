@@ -15,6 +15,9 @@ use crate::chat::ChatSurface;
 use crate::policy::{ActionPolicy, ApproverPolicy, StaticPolicy};
 use crate::state::StateStore;
 
+/// How long a release's lease holds unless renewed, unless configured.
+const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+
 /// Backend calls in flight at once unless configured.
 const DEFAULT_BACKEND_CONCURRENCY: usize = 16;
 
@@ -52,6 +55,8 @@ pub struct EngineBuilder {
     dedupe_ttl: Option<Duration>,
     backend_concurrency: Option<usize>,
     backend_timeout: Option<Duration>,
+    replica: Option<String>,
+    lease_ttl: Option<Duration>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -144,6 +149,25 @@ impl EngineBuilder {
         self
     }
 
+    /// This replica's name as an owner of release leases: unique among the
+    /// processes sharing a state store (default: random per engine). A
+    /// process restarted with the same name takes its releases back at once;
+    /// others wait for the lease to lapse.
+    #[must_use]
+    pub fn with_replica_id(mut self, replica: impl Into<String>) -> Self {
+        self.replica = Some(replica.into());
+        self
+    }
+
+    /// How long a release's lease holds unless renewed (default 30 s): a
+    /// dead replica's releases are taken over after this, plus at most
+    /// 5 s. Supervisors renew after a third of it.
+    #[must_use]
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = Some(ttl.max(Duration::from_secs(1)));
+        self
+    }
+
     /// How long inbound event IDs are remembered (default 24 hours).
     #[must_use]
     pub fn with_dedupe_ttl(mut self, ttl: Duration) -> Self {
@@ -199,6 +223,13 @@ impl EngineBuilder {
                 dedupe_ttl: self.dedupe_ttl.unwrap_or(Duration::from_secs(24 * 3600)),
                 clock: Clock::new(),
                 supervisors: Mutex::new(HashMap::new()),
+                replica: self.replica.unwrap_or_else(|| {
+                    format!(
+                        "replica-{}",
+                        &uuid::Uuid::new_v4().simple().to_string()[..12]
+                    )
+                }),
+                lease_ttl: self.lease_ttl.unwrap_or(DEFAULT_LEASE_TTL),
                 shutdown,
             }),
         })

@@ -24,6 +24,7 @@ mod finish;
 mod locks;
 mod messages;
 mod outcome;
+mod ownership;
 mod poll_policy;
 mod queries;
 mod releases;
@@ -141,6 +142,10 @@ pub(crate) struct Shared {
     dedupe_ttl: Duration,
     clock: Clock,
     supervisors: Mutex<HashMap<DeploymentId, SupervisorHandle>>,
+    /// This replica's name as a lease owner.
+    replica: String,
+    /// How long a lease holds unless renewed.
+    lease_ttl: Duration,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -166,26 +171,36 @@ impl Engine {
         router::handle(&self.shared, event).await
     }
 
-    /// Picks up every unfinished release from the state store (after a
-    /// restart) and watches it again; nothing is started or signalled
-    /// twice. Returns how many releases were picked up.
+    /// Picks up every unfinished release nobody else holds (after a
+    /// restart, or a replica's death) and watches it again; nothing is
+    /// started or signalled twice. From then on, until
+    /// [`Engine::shutdown`], the engine keeps taking over releases other
+    /// replicas leave behind, and wakes a release's supervisor when another
+    /// replica records a decision (with stores that share their changes).
+    /// Returns how many releases it found to pick up.
     ///
     /// # Errors
     ///
     /// [`ResumeError::State`] when the state store cannot be read.
     pub async fn resume(&self) -> Result<usize, ResumeError> {
-        let in_flight = self
+        let claimable = self
             .shared
             .state
-            .in_flight()
+            .claimable(&self.shared.replica, self.shared.clock.now())
             .await
             .map_err(ResumeError::State)?;
-        let count = in_flight.len();
-        for record in in_flight {
-            tracing::info!(deployment = %record.id, stage = ?record.stage, "resuming release");
-            supervisor::spawn(&self.shared, record.id.clone(), true);
+        let count = claimable.len();
+        for id in claimable {
+            tracing::info!(deployment = %id, replica = %self.shared.replica, "resuming release");
+            supervisor::spawn(&self.shared, id, true);
         }
+        ownership::start(&self.shared);
         Ok(count)
+    }
+
+    /// This replica's name as an owner of release leases.
+    pub fn replica(&self) -> &str {
+        &self.shared.replica
     }
 
     /// Waits until every release this engine supervises is finished or

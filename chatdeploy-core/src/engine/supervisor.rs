@@ -12,7 +12,7 @@ use crate::backend::ExecutionSnapshot;
 use crate::catalog::TemplateContext;
 use crate::chat::{Conversation, PostedMessage};
 use crate::ids::DeploymentId;
-use crate::state::{DeploymentRecord, Stage, StateError};
+use crate::state::{DeploymentRecord, Lease, Stage, StateError};
 
 use super::messages::{self, Links};
 use super::{Shared, SupervisorHandle};
@@ -71,12 +71,16 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
         retries: 0,
         read_failures: 0,
         cancel_sent: false,
+        lease: None,
     };
     tokio::spawn(async move {
-        if resumed {
-            supervisor.audit_resumed().await;
+        if supervisor.acquire().await {
+            if resumed {
+                supervisor.audit_resumed().await;
+            }
+            supervisor.run().await;
+            supervisor.give_up_lease().await;
         }
-        supervisor.run().await;
         supervisor.activity.send_replace(Activity::Done);
         supervisor.shared.supervisors().remove(&supervisor.id);
     });
@@ -102,13 +106,15 @@ pub(super) struct Supervisor {
     pub(super) read_failures: u32,
     /// A stop was sent to the backend (in this process).
     pub(super) cancel_sent: bool,
+    /// This replica's lease on the release, while it holds it.
+    pub(super) lease: Option<Lease>,
 }
 
 impl Supervisor {
     async fn run(&mut self) {
         let mut shutdown = self.shared.shutdown.subscribe();
         loop {
-            if *shutdown.borrow() {
+            if *shutdown.borrow() || !self.keep_lease().await {
                 return;
             }
             let record = match self.shared.state.deployment(&self.id).await {
@@ -135,17 +141,26 @@ impl Supervisor {
         }
     }
 
+    /// Sleeps `delay` (or until woken), renewing the lease on time
+    /// meanwhile; a lost lease ends the sleep (the loop then stops).
     async fn pause(
-        &self,
+        &mut self,
         delay: Duration,
         activity: Activity,
         shutdown: &mut watch::Receiver<bool>,
     ) {
         self.activity.send_replace(activity);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = self.wake.notified() => {}
-            _ = shutdown.changed() => {}
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            let renewal = tokio::time::Instant::now() + self.until_renewal();
+            tokio::select! {
+                () = tokio::time::sleep_until(until.min(renewal)) => {}
+                () = self.wake.notified() => break,
+                _ = shutdown.changed() => break,
+            }
+            if tokio::time::Instant::now() >= until || !self.keep_lease().await {
+                break;
+            }
         }
         self.activity.send_replace(Activity::Busy);
     }
@@ -178,14 +193,27 @@ impl Supervisor {
         }
     }
 
-    /// Stores `record`; a lost race or an outage means "re-read and retry".
+    /// Stores `record`, fenced by this replica's lease; a lost race or an
+    /// outage means "re-read and retry", a lost lease "stop at once".
     pub(super) async fn save(
         &mut self,
         record: &DeploymentRecord,
     ) -> Result<DeploymentRecord, Next> {
-        match self.shared.state.update_deployment(record).await {
+        let saved = match self.fence() {
+            Ok(lease) => {
+                let now = self.shared.clock.now();
+                self.shared.state.update_fenced(record, lease, now).await
+            }
+            Err(lost) => Err(lost),
+        };
+        match saved {
             Ok(saved) => Ok(saved),
             Err(StateError::Conflict { .. }) => Err(Next::Continue),
+            Err(StateError::LeaseLost { .. }) => {
+                tracing::warn!(deployment = %self.id, replica = %self.shared.replica, "the lease is gone; another replica acts on the release now");
+                self.lease = None;
+                Err(Next::Done)
+            }
             Err(error) => {
                 tracing::error!(%error, deployment = %self.id, "cannot store the release");
                 Err(Next::Sleep(self.retry_delay(), Activity::Busy))

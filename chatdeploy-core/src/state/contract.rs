@@ -8,9 +8,8 @@ use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::{
-    Lease,
-    DeploymentRecord, LockAttempt, LockHolder, ReleaseKind, ReleaseRecord, ServiceLock, Stage,
-    StateError, StateStore,
+    DeploymentRecord, Lease, LockAttempt, LockHolder, ReleaseKind, ReleaseRecord, ServiceLock,
+    Stage, StateError, StateStore,
 };
 use crate::ids::{DeploymentId, EventId, UserId};
 
@@ -70,12 +69,18 @@ pub async fn leases_are_exclusive_until_they_lapse<S: StateStore + ?Sized>(store
     let record = sample_deployment("d-lease-1", "lease-svc", 0);
     store.create_deployment(&record).await.unwrap();
     let now = Utc::now();
-    let a = store.claim(&record.id, "replica-a", now, TTL).await.unwrap();
+    let a = store
+        .claim(&record.id, "replica-a", now, TTL)
+        .await
+        .unwrap();
     let a = a.expect("a free release can be claimed");
     assert_eq!(a.owner, "replica-a");
     assert!(a.expires_at > now);
     assert_eq!(
-        store.claim(&record.id, "replica-b", now, TTL).await.unwrap(),
+        store
+            .claim(&record.id, "replica-b", now, TTL)
+            .await
+            .unwrap(),
         None,
         "another owner's current lease is exclusive"
     );
@@ -105,7 +110,10 @@ pub async fn leases_are_exclusive_until_they_lapse<S: StateStore + ?Sized>(store
     // Giving up a lease one no longer holds changes nothing.
     store.release_lease(&b).await.unwrap();
     assert_eq!(
-        store.claim(&record.id, "replica-d", lapsed, TTL).await.unwrap(),
+        store
+            .claim(&record.id, "replica-d", lapsed, TTL)
+            .await
+            .unwrap(),
         None
     );
 }
@@ -169,7 +177,7 @@ pub async fn writes_and_renewals_need_the_current_lease<S: StateStore + ?Sized>(
 }
 
 /// What a replica may take over: unfinished releases without a current
-/// lease, oldest first.
+/// lease (or with its own), oldest first.
 pub async fn claimable_lists_unfinished_releases_nobody_holds<S: StateStore + ?Sized>(store: &S) {
     let now = Utc::now();
     let free = sample_deployment("d-claim-free", "claim-svc", -30);
@@ -179,14 +187,24 @@ pub async fn claimable_lists_unfinished_releases_nobody_holds<S: StateStore + ?S
     for record in [&free, &held, &done] {
         store.create_deployment(record).await.unwrap();
     }
-    store.claim(&held.id, "replica-a", now, TTL).await.unwrap().unwrap();
-    let claimable = store.claimable(now).await.unwrap();
+    store
+        .claim(&held.id, "replica-a", now, TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let claimable = store.claimable("replica-b", now).await.unwrap();
     assert!(claimable.contains(&free.id), "{claimable:?}");
     assert!(!claimable.contains(&held.id), "{claimable:?}");
     assert!(!claimable.contains(&done.id), "{claimable:?}");
+    // Its own releases, for a replica restarted under the same name.
+    let own = store.claimable("replica-a", now).await.unwrap();
+    assert!(own.contains(&held.id) && own.contains(&free.id), "{own:?}");
     let later = now + Duration::seconds(31);
-    let claimable = store.claimable(later).await.unwrap();
-    assert!(claimable.contains(&held.id), "a lapsed lease frees the release");
+    let claimable = store.claimable("replica-b", later).await.unwrap();
+    assert!(
+        claimable.contains(&held.id),
+        "a lapsed lease frees the release"
+    );
     let free_at = claimable.iter().position(|c| *c == free.id);
     let held_at = claimable.iter().position(|c| *c == held.id);
     assert!(free_at < held_at, "oldest first: {claimable:?}");

@@ -85,7 +85,9 @@ impl LeaseTable {
     pub(crate) fn check(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), super::StateError> {
         match self.leases.get(&lease.deployment) {
             Some(held)
-                if held.owner == lease.owner && held.fence == lease.fence && held.is_current(now) =>
+                if held.owner == lease.owner
+                    && held.fence == lease.fence
+                    && held.is_current(now) =>
             {
                 Ok(())
             }
@@ -103,13 +105,13 @@ impl LeaseTable {
         ttl: std::time::Duration,
     ) -> Result<Lease, super::StateError> {
         self.check(lease, now)?;
-        let held = self
-            .leases
-            .get_mut(&lease.deployment)
-            .ok_or_else(|| super::StateError::LeaseLost {
-                deployment: lease.deployment.clone(),
-                owner: lease.owner.clone(),
-            })?;
+        let held =
+            self.leases
+                .get_mut(&lease.deployment)
+                .ok_or_else(|| super::StateError::LeaseLost {
+                    deployment: lease.deployment.clone(),
+                    owner: lease.owner.clone(),
+                })?;
         held.expires_at = expiry(now, ttl);
         Ok(held.clone())
     }
@@ -124,10 +126,15 @@ impl LeaseTable {
         }
     }
 
-    /// Whether someone holds a current lease on the release at `now`.
-    pub(crate) fn held(&self, deployment: &DeploymentId, now: DateTime<Utc>) -> bool {
+    /// Whether someone but `owner` holds a current lease on the release.
+    pub(crate) fn held_by_other(
+        &self,
+        deployment: &DeploymentId,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
         self.leases
             .get(deployment)
-            .is_some_and(|lease| lease.is_current(now))
+            .is_some_and(|lease| lease.is_current(now) && lease.owner != owner)
     }
 }

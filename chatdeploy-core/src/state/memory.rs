@@ -174,12 +174,16 @@ impl StateStore for InMemoryStateStore {
         inner.update(record)
     }
 
-    async fn claimable(&self, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, StateError> {
+    async fn claimable(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentId>, StateError> {
         let inner = self.lock_inner();
         let mut free: Vec<&DeploymentRecord> = inner
             .deployments
             .values()
-            .filter(|d| !d.finalized && !inner.leases.held(&d.id, now))
+            .filter(|d| !d.finalized && !inner.leases.held_by_other(&d.id, owner, now))
             .collect();
         free.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));
         Ok(free.into_iter().map(|d| d.id.clone()).collect())
@@ -243,7 +247,6 @@ impl Inner {
         Ok(updated)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -230,13 +230,18 @@ pub trait StateStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<DeploymentRecord, StateError>;
 
-    /// The unfinished releases nobody holds a current lease on at `now`
-    /// (what a replica may take over), oldest first.
+    /// The unfinished releases `owner` may claim at `now`, oldest first:
+    /// nobody holds a current lease on them (a replica died, or gave them
+    /// up), or `owner` itself does (it was restarted under the same name).
     ///
     /// # Errors
     ///
     /// [`StateError::Unavailable`].
-    async fn claimable(&self, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, StateError>;
+    async fn claimable(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentId>, StateError>;
 
     /// A feed of releases changed by other processes sharing the store,
     /// when the store has one (PostgreSQL's notifications); `None` for a
@@ -335,9 +340,10 @@ macro_rules! forward_state_store {
             }
             async fn claimable(
                 &self,
+                owner: &str,
                 now: DateTime<Utc>,
             ) -> Result<Vec<DeploymentId>, StateError> {
-                (**self).claimable(now).await
+                (**self).claimable(owner, now).await
             }
             async fn changes(&self) -> Result<Option<ChangeFeed>, StateError> {
                 (**self).changes().await

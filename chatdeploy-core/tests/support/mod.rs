@@ -14,7 +14,7 @@ use chatdeploy_core::chat::{
 };
 use chatdeploy_core::chat::{ChatEvent, Handled};
 use chatdeploy_core::engine::{Engine, PollPolicy};
-use chatdeploy_core::state::{DeploymentRecord, InMemoryStateStore, StateStore};
+use chatdeploy_core::state::{DeploymentRecord, InMemoryStateStore, Lease, StateStore};
 use chatdeploy_core::testing::{FakeStep, ScriptedBackend};
 use chatdeploy_core::{DeploymentId, UserId};
 
@@ -175,6 +175,9 @@ impl Harness {
             .with_audit(audit.clone() as Arc<dyn AuditSink>)
             .with_state(state.clone())
             .with_polling(PollPolicy::default())
+            // A restart comes back under the same name, as a bot restarted
+            // on its host does, and takes its releases back at once.
+            .with_replica_id("test-replica")
             .build()
             .unwrap();
         Self {
@@ -377,5 +380,40 @@ impl StateStore for ForgetfulDedupe {
     ) -> Result<Vec<chatdeploy_core::state::ReleaseRecord>, chatdeploy_core::state::StateError>
     {
         self.0.history(service, limit).await
+    }
+    async fn claim(
+        &self,
+        deployment: &DeploymentId,
+        owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, chatdeploy_core::state::StateError> {
+        self.0.claim(deployment, owner, now, ttl).await
+    }
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: Duration,
+    ) -> Result<Lease, chatdeploy_core::state::StateError> {
+        self.0.renew(lease, now, ttl).await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<(), chatdeploy_core::state::StateError> {
+        self.0.release_lease(lease).await
+    }
+    async fn update_fenced(
+        &self,
+        record: &DeploymentRecord,
+        lease: &Lease,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<DeploymentRecord, chatdeploy_core::state::StateError> {
+        self.0.update_fenced(record, lease, now).await
+    }
+    async fn claimable(
+        &self,
+        owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<DeploymentId>, chatdeploy_core::state::StateError> {
+        self.0.claimable(owner, now).await
     }
 }

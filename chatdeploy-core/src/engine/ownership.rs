@@ -1,0 +1,178 @@
+//! Which replica acts on a release: a supervisor claims the release's lease
+//! before its first step, renews it well before it lapses, writes only with
+//! fenced updates, stops at once when the lease is lost, and gives it up
+//! when the release is finished or the engine stops. Every replica sweeps
+//! for releases nobody holds (a replica died) and takes them over, and
+//! wakes its supervisors when another replica recorded a decision.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::state::{Lease, StateError};
+
+use super::Shared;
+use super::supervisor::{self, Supervisor};
+
+/// How often a replica looks for releases to take over, at most: a dead
+/// replica's releases are taken over within the lease TTL plus this.
+const SWEEP_AT_MOST_EVERY: Duration = Duration::from_secs(5);
+
+impl Supervisor {
+    /// Claims the release's lease; `false` when another replica holds it
+    /// (or the engine stops while the store is unreachable).
+    pub(super) async fn acquire(&mut self) -> bool {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        loop {
+            let now = self.shared.clock.now();
+            let claim =
+                self.shared
+                    .state
+                    .claim(&self.id, &self.shared.replica, now, self.shared.lease_ttl);
+            match claim.await {
+                Ok(Some(lease)) => {
+                    self.lease = Some(lease);
+                    return true;
+                }
+                Ok(None) => {
+                    tracing::debug!(deployment = %self.id, "another replica owns the release");
+                    return false;
+                }
+                Err(error) => {
+                    tracing::error!(%error, deployment = %self.id, "cannot claim the release; retrying");
+                    let delay = self.retry_delay();
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => return false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews the lease once a third of its TTL has passed; `false` when it
+    /// was lost (another replica took over): the supervisor must stop.
+    pub(super) async fn keep_lease(&mut self) -> bool {
+        let Some(lease) = self.lease.clone() else {
+            return false;
+        };
+        let now = self.shared.clock.now();
+        if now < renew_at(&lease, self.shared.lease_ttl) {
+            return true;
+        }
+        match self
+            .shared
+            .state
+            .renew(&lease, now, self.shared.lease_ttl)
+            .await
+        {
+            Ok(renewed) => {
+                self.lease = Some(renewed);
+                true
+            }
+            Err(StateError::LeaseLost { .. }) => {
+                tracing::warn!(deployment = %self.id, replica = %self.shared.replica, "lost the release to another replica; stopping");
+                self.lease = None;
+                false
+            }
+            // An outage: go on while the lease is current; fenced writes
+            // fail anyway once it is not.
+            Err(error) => {
+                tracing::error!(%error, deployment = %self.id, "cannot renew the lease");
+                lease.is_current(now)
+            }
+        }
+    }
+
+    /// How long the supervisor may sleep before its lease needs renewing.
+    pub(super) fn until_renewal(&self) -> Duration {
+        self.lease.as_ref().map_or(Duration::ZERO, |lease| {
+            self.shared
+                .clock
+                .until(renew_at(lease, self.shared.lease_ttl))
+        })
+    }
+
+    /// The lease to fence writes with.
+    pub(super) fn fence(&self) -> Result<&Lease, StateError> {
+        self.lease.as_ref().ok_or_else(|| StateError::LeaseLost {
+            deployment: self.id.clone(),
+            owner: self.shared.replica.clone(),
+        })
+    }
+
+    /// Gives the lease up, so another replica may act at once.
+    pub(super) async fn give_up_lease(&mut self) {
+        if let Some(lease) = self.lease.take()
+            && let Err(error) = self.shared.state.release_lease(&lease).await
+        {
+            tracing::warn!(%error, deployment = %self.id, "cannot give the lease up; it lapses by itself");
+        }
+    }
+}
+
+/// When a lease is renewed: two thirds of its TTL before it lapses.
+fn renew_at(lease: &Lease, ttl: Duration) -> chrono::DateTime<chrono::Utc> {
+    let early = chrono::Duration::from_std(ttl * 2 / 3).unwrap_or_default();
+    lease
+        .expires_at
+        .checked_sub_signed(early)
+        .unwrap_or(lease.expires_at)
+}
+
+/// Starts the replica's background work until the engine stops: a sweep
+/// for releases nobody holds (taken over), and, when the store has a feed
+/// of other replicas' changes, waking the supervisors they concern.
+pub(super) fn start(shared: &Arc<Shared>) {
+    let every = (shared.lease_ttl / 3).min(SWEEP_AT_MOST_EVERY);
+    let sweeper = Arc::clone(shared);
+    tokio::spawn(async move {
+        let mut shutdown = sweeper.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+            take_over(&sweeper).await;
+        }
+    });
+    let listener = Arc::clone(shared);
+    tokio::spawn(async move {
+        let mut feed = match listener.state.changes().await {
+            Ok(Some(feed)) => feed,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "no feed of other replicas' changes; relying on polling");
+                return;
+            }
+        };
+        let mut shutdown = listener.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                changed = feed.recv() => match changed {
+                    Some(deployment) => listener.wake(&deployment),
+                    None => return,
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+/// Supervises every release nobody holds a current lease on; returns how
+/// many it tried to take over.
+pub(super) async fn take_over(shared: &Arc<Shared>) -> usize {
+    let now = shared.clock.now();
+    let claimable = match shared.state.claimable(&shared.replica, now).await {
+        Ok(claimable) => claimable,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the releases to take over");
+            return 0;
+        }
+    };
+    let count = claimable.len();
+    for id in claimable {
+        tracing::info!(deployment = %id, replica = %shared.replica, "taking the release over");
+        supervisor::spawn(shared, id, true);
+    }
+    count
+}
