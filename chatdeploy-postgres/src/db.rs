@@ -562,7 +562,7 @@ impl Sql {
             // its primary key.
             claimable: format!(
                 "SELECT d.id FROM {s}.deployments d LEFT JOIN {s}.leases l ON l.deployment = d.id \
-                 WHERE NOT d.finalized AND (l.owner IS NULL OR l.expires_at <= $1) \
+                 WHERE NOT d.finalized AND (l.owner IS NULL OR l.expires_at <= $1 OR l.owner = $2) \
                  ORDER BY d.requested_at, d.id"
             ),
             insert_audit: format!(

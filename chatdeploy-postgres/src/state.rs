@@ -551,12 +551,16 @@ impl StateStore for PostgresStateStore {
         }
     }
 
-    async fn claimable(&self, now: DateTime<Utc>) -> Result<Vec<DeploymentId>, StateError> {
+    async fn claimable(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentId>, StateError> {
         let db = &self.db;
         db.timed(async {
             let client = db.client().await?;
             let statement = client.prepare_cached(&db.sql.claimable).await?;
-            let rows = client.query(&statement, &[&now]).await?;
+            let rows = client.query(&statement, &[&now, &owner]).await?;
             rows.iter()
                 .map(|row| Ok(DeploymentId::new(row.try_get::<_, &str>(0)?)))
                 .collect()

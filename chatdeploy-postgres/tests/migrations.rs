@@ -136,7 +136,7 @@ async fn a_version_1_schema_is_migrated_to_leases_and_change_notifications() {
         Some(record.clone())
     );
     assert_eq!(
-        store.claimable(Utc::now()).await.unwrap(),
+        store.claimable("replica-a", Utc::now()).await.unwrap(),
         std::slice::from_ref(&record.id)
     );
     let lease = store
