@@ -66,7 +66,12 @@ async fn a_lease_held_by_one_replica_blocks_the_other_until_it_lapses() {
         b.claim(&record.id, "replica-b", now, TTL).await.unwrap(),
         None
     );
-    assert!(!b.claimable("replica-b", now).await.unwrap().contains(&record.id));
+    assert!(
+        !b.claimable("replica-b", now)
+            .await
+            .unwrap()
+            .contains(&record.id)
+    );
     let renewed = a
         .renew(&held, now + chrono::Duration::seconds(20), TTL)
         .await
@@ -89,14 +94,24 @@ async fn a_lease_held_by_one_replica_blocks_the_other_until_it_lapses() {
 
     // A pauses past its lease; B takes over with a higher fence.
     let lapsed = renewed.expires_at + chrono::Duration::milliseconds(1);
-    assert!(b.claimable("replica-b", lapsed).await.unwrap().contains(&record.id));
+    assert!(
+        b.claimable("replica-b", lapsed)
+            .await
+            .unwrap()
+            .contains(&record.id)
+    );
     let taken = b
         .claim(&record.id, "replica-b", lapsed, TTL)
         .await
         .unwrap()
         .expect("a lapsed lease can be taken over");
     assert!(taken.fence > renewed.fence);
-    assert!(!a.claimable("replica-a", lapsed).await.unwrap().contains(&record.id));
+    assert!(
+        !a.claimable("replica-a", lapsed)
+            .await
+            .unwrap()
+            .contains(&record.id)
+    );
 
     // A, awake again, can neither write nor renew, even with a clock that
     // still believes in its lease.
