@@ -450,3 +450,147 @@ async fn a_feed_that_cannot_connect_fails_with_what_happened() {
         .unwrap();
     db.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_fences_out_the_old_owners_writes_in_flight() {
+    let db = db_or_skip!("a_takeover_fences_out_writes_in_flight");
+    let (a, b) = two_stores(&db).await;
+    let a = Arc::new(a);
+    for round in 0..10 {
+        let record = contract::sample_deployment(&format!("d-takeover-{round}"), "app", round);
+        a.create_deployment(&record).await.unwrap();
+        let now = Utc::now();
+        let lease = a
+            .claim(&record.id, "replica-a", now, TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        // A writes as fast as it can, its clock still inside its lease.
+        let writer = {
+            let a = Arc::clone(&a);
+            let id = record.id.clone();
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                loop {
+                    let mut current = a.deployment(&id).await.unwrap().unwrap();
+                    current.failure = Some(format!("write {}", current.revision));
+                    match a.update_fenced(&current, &lease, now).await {
+                        Ok(saved) => written.push(saved.revision),
+                        Err(StateError::LeaseLost { .. }) => return written,
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(5 + 3 * u64::try_from(round).unwrap())).await;
+        // B's clock says the lease lapsed: it takes over, then reads.
+        let lapsed = now + chrono::Duration::seconds(31);
+        let taken = b
+            .claim(&record.id, "replica-b", lapsed, TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        let seen = b.deployment(&record.id).await.unwrap().unwrap();
+        let written = writer.await.unwrap();
+        assert!(
+            !written.is_empty(),
+            "round {round}: A wrote before the takeover"
+        );
+        assert!(
+            written.iter().all(|revision| *revision <= seen.revision),
+            "round {round}: A wrote revision {:?} after B took over at revision {}",
+            written.last(),
+            seen.revision
+        );
+        assert_eq!(
+            b.deployment(&record.id).await.unwrap().unwrap(),
+            seen,
+            "nothing changed after the takeover"
+        );
+        b.update_fenced(&seen, &taken, lapsed).await.unwrap();
+    }
+    db.cleanup().await;
+}
+
+/// Waits until a statement of this schema starting with `start` waits for
+/// a lock, or `task` finished (returns `false` then).
+async fn waits_for_a_lock<T>(
+    admin: &tokio_postgres::Client,
+    schema: &str,
+    start: &str,
+    task: &tokio::task::JoinHandle<T>,
+) -> bool {
+    let started = Instant::now();
+    loop {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND starts_with(query, $1) AND strpos(query, $2) > 0",
+                &[&start, &schema],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return true;
+        }
+        if task.is_finished() {
+            return false;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{start}: neither waits nor ends"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_waits_for_the_old_owners_write_in_flight() {
+    let db = db_or_skip!("a_takeover_waits_for_a_write_in_flight");
+    let (a, b) = two_stores(&db).await;
+    let s = db.schema().to_owned();
+    let record = contract::sample_deployment("d-in-flight", "app", 0);
+    a.create_deployment(&record).await.unwrap();
+    let now = Utc::now();
+    let lease = a
+        .claim(&record.id, "replica-a", now, TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    // A third session holds the release's row, so that A's fenced write,
+    // its lease checked, stays in flight.
+    let mut blocker = db.admin().await;
+    let hold = blocker.transaction().await.unwrap();
+    hold.execute(
+        &format!("SELECT 1 FROM \"{s}\".deployments WHERE id = $1 FOR UPDATE"),
+        &[&record.id.as_str()],
+    )
+    .await
+    .unwrap();
+    let admin = db.admin().await;
+    let write = {
+        let mut next = record.clone();
+        next.stage = Stage::Starting;
+        tokio::spawn(async move { a.update_fenced(&next, &lease, now).await })
+    };
+    assert!(waits_for_a_lock(&admin, &s, "WITH lease AS", &write).await);
+
+    // B's clock says A's lease lapsed; its claim must wait for A's write.
+    let lapsed = now + chrono::Duration::seconds(31);
+    let claim = tokio::spawn(async move {
+        let taken = b.claim(&record.id, "replica-b", lapsed, TTL).await.unwrap();
+        let seen = b.deployment(&record.id).await.unwrap().unwrap();
+        (taken, seen)
+    });
+    assert!(
+        waits_for_a_lock(&admin, &s, &format!("INSERT INTO \"{s}\".leases"), &claim).await,
+        "the takeover did not wait for the fenced write in flight"
+    );
+    hold.commit().await.unwrap();
+    let written = write.await.unwrap().unwrap();
+    let (taken, seen) = claim.await.unwrap();
+    assert!(taken.unwrap().fence > 1);
+    assert_eq!(seen, written, "the new owner reads what the old one wrote");
+    db.cleanup().await;
+}
