@@ -12,7 +12,9 @@
 //! process) or PostgreSQL (`--state postgres://…`, any number of replicas),
 //! the audit log in a JSONL file or the same database (`--audit`);
 //! SIGINT/SIGTERM stop the bot and releases in flight are resumed on the next
-//! start, or taken over by another replica.
+//! start, or taken over by another replica. With PostgreSQL, the tables live
+//! in the schema `CHATDEPLOY_POSTGRES_SCHEMA` names (default `chatdeploy`),
+//! over at most `CHATDEPLOY_POSTGRES_POOL_SIZE` connections (default 16).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,7 +32,7 @@ use chatdeploy::core::preflight;
 use chatdeploy::core::state::StateStore;
 use chatdeploy::slack::{EventsApiListener, SlackSurface, SocketModeListener};
 use chatdeploy::sqlite::SqliteStateStore;
-use chatdeploy_postgres::{PostgresAuditSink, PostgresStateStore};
+use chatdeploy_postgres::{PostgresStateStore, PostgresStoreBuilder};
 use clap::{Parser, ValueEnum};
 
 /// Slack-first production releases on AWS SSM Automation.
@@ -66,6 +68,11 @@ struct Args {
     /// notice decisions made in the AWS console sooner (e.g. 10s, 500ms).
     #[arg(long, default_value = "30s", value_parser = parse_interval)]
     poll_waiting: std::time::Duration,
+    /// How long a replica's claim on a release holds unless renewed: a
+    /// dead replica's releases are taken over after about this long
+    /// (e.g. 30s; shorter means faster takeover but more renewals).
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
+    lease_ttl: std::time::Duration,
 }
 
 /// `500ms`, `10s`, `2m`.
@@ -384,6 +391,7 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
         .with_state(state)
         .with_replica_id(args.replica_id.clone().unwrap_or_else(default_replica_id))
         .with_polling(polling(args.poll_waiting))
+        .with_lease_ttl(args.lease_ttl)
         .build()?;
     let resumed = engine.resume().await?;
     tracing::info!(resumed, bot = %bot.user_id, "chatdeploy is running");
@@ -433,11 +441,11 @@ async fn open_stores(
     audit: &str,
 ) -> anyhow::Result<(Arc<dyn StateStore>, Arc<dyn AuditSink>)> {
     if is_postgres(state) {
-        let store = PostgresStateStore::connect(state).await?;
+        let store = connect_postgres(state).await?;
         let sink: Arc<dyn AuditSink> = if audit == state {
             Arc::new(store.audit_sink())
         } else if is_postgres(audit) {
-            Arc::new(PostgresAuditSink::connect(audit).await?)
+            Arc::new(connect_postgres(audit).await?.audit_sink())
         } else {
             Arc::new(JsonlAuditSink::open(Path::new(audit))?)
         };
@@ -445,11 +453,18 @@ async fn open_stores(
     }
     let store = SqliteStateStore::open(Path::new(state))?;
     let sink: Arc<dyn AuditSink> = if is_postgres(audit) {
-        Arc::new(PostgresAuditSink::connect(audit).await?)
+        Arc::new(connect_postgres(audit).await?.audit_sink())
     } else {
         Arc::new(JsonlAuditSink::open(Path::new(audit))?)
     };
     Ok((Arc::new(store), sink))
+}
+
+/// A PostgreSQL store at `url`, with the schema and pool size from the
+/// environment (`CHATDEPLOY_POSTGRES_SCHEMA`, `CHATDEPLOY_POSTGRES_POOL_SIZE`),
+/// so that several deployments (or test runs) can share one database.
+async fn connect_postgres(url: &str) -> anyhow::Result<PostgresStateStore> {
+    Ok(PostgresStoreBuilder::from_env().with_url(url).build().await?)
 }
 
 /// `host-pid`: unique among live replicas, readable in the owner column.
