@@ -1,0 +1,385 @@
+//! Several replicas of the real bot: three `slack_ssm` processes (Events
+//! API on loopback) sharing one fresh PostgreSQL schema, the `ssm-emulator`
+//! process, and the fake Slack Web API in the test process.
+//!
+//! Slack's side is played here as well: each event and click goes to a
+//! random replica (a seeded RNG; the seed is printed, and
+//! `CHATDEPLOY_REPLICAS_SEED` replays it), and a delivery that fails
+//! (connection refused, no answer within Slack's 3 s, or not 200) is
+//! redelivered to another replica, as Slack retries (`delivery`). What the
+//! replicas did is read back from PostgreSQL, the emulator and the fake
+//! Slack (`inspect`).
+#![allow(dead_code)]
+
+mod delivery;
+mod inspect;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chatdeploy::slack::fake::FakeSlackApi;
+use chatdeploy_postgres::PostgresStateStore;
+
+pub use delivery::Delivery;
+pub use inspect::{Row, print_table};
+
+/// How many bot processes share the work.
+pub const REPLICAS: usize = 3;
+/// The lease TTL the replicas run with: a dead owner's releases are taken
+/// over within about this, plus the sweep (a third of it).
+pub const LEASE_TTL: Duration = Duration::from_secs(3);
+/// The signing secret of the fake Slack app.
+pub const SECRET: &str = "replicas-test-secret";
+/// The deploy channel, the deployer and the approver of the configuration.
+pub const CHANNEL: &str = "C0DEPLOY";
+pub const ALICE: &str = "U0ALICE";
+pub const BOB: &str = "U0BOB";
+/// The longest any one wait of a case may take.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// The server's URL variable and the one that makes a missing server a
+/// failure (as in `chatdeploy-postgres/tests/support`).
+const URL_VAR: &str = "CHATDEPLOY_TEST_POSTGRES_URL";
+const REQUIRE_VAR: &str = "CHATDEPLOY_REQUIRE_POSTGRES";
+
+const CONFIG: &str = r#"
+[chat]
+deploy_channels = ["C0DEPLOY"]
+[roles]
+deployers = ["U0ALICE"]
+approvers = ["U0BOB"]
+[services.app]
+version_pattern = '^r-\d+\.\d+\.\d+$'
+document = "Deploy-App"
+approval = "document"
+parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
+"#;
+
+/// The test server's URL, or `None` after printing why the test is
+/// skipped; fails instead when `CHATDEPLOY_REQUIRE_POSTGRES=1`.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
+                "{test}: {REQUIRE_VAR}=1 but {URL_VAR} is not set; start a server with \
+                 `eval \"$(bash .ci/postgres.sh start)\"`"
+            );
+            eprintln!(
+                "note: {test} skipped: no PostgreSQL ({URL_VAR} is not set). Run it with \
+                 `bash .ci/postgres.sh run -- cargo test --all-features --test replicas`"
+            );
+            None
+        }
+    }
+}
+
+/// One bot process.
+struct Replica {
+    name: String,
+    child: Option<Child>,
+    addr: String,
+    paused: bool,
+}
+
+/// The processes of one test case, on a schema of their own (dropped at
+/// the end).
+pub struct Cluster {
+    test: String,
+    dir: tempfile::TempDir,
+    emulator: Child,
+    emulator_addr: String,
+    /// The fake Slack Web API every replica talks to.
+    pub slack: FakeSlackApi,
+    url: String,
+    schema: String,
+    replicas: Vec<Replica>,
+    rng: Mutex<delivery::Rng>,
+    /// The seed of this case's delivery choices.
+    pub seed: u64,
+    /// A plain client on the test server, for reading the tables.
+    db: tokio_postgres::Client,
+    /// A store on the same schema, for the state as the engine sees it.
+    pub store: PostgresStateStore,
+}
+
+/// The binaries cargo builds next to the test binaries.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn binary(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build --all-features --examples --bins`)",
+        path.display()
+    );
+    path
+}
+
+/// Starts a process; its `listening on http://ADDR` line arrives on the
+/// returned channel.
+fn spawn(command: &mut Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn announced(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} did not announce its address within 30 s"))
+}
+
+/// A fresh schema name for `test`, unique across runs and processes.
+fn unique_schema(test: &str) -> String {
+    let slug: String = test
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(20)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("t_rep_{slug}_{}_{nanos:x}", std::process::id())
+}
+
+impl Cluster {
+    /// Starts the emulator, the fake Slack and [`REPLICAS`] bots named
+    /// `r1`, `r2`, … on a fresh schema; `None` when PostgreSQL is not
+    /// configured (see [`postgres_url`]).
+    pub async fn start(test: &str) -> Option<Self> {
+        let url = postgres_url(test)?;
+        let seed = delivery::seed();
+        eprintln!("{test}: delivery seed {seed} (replay with CHATDEPLOY_REPLICAS_SEED={seed})");
+        let schema = unique_schema(test);
+        let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("the PostgreSQL test server accepts connections");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        // Migrated once here, so the bots start on a ready schema.
+        let store = PostgresStateStore::builder()
+            .with_url(&url)
+            .with_schema(&schema)
+            .with_pool_size(2)
+            .build()
+            .await
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let document = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/deploy-app.ssm.yml");
+        let (emulator, emulator_rx) = spawn(
+            Command::new(binary(target_dir().join("ssm-emulator")))
+                .args(["--step-delay-ms", "150", "--document"])
+                .arg(format!("Deploy-App={document}"))
+                .stderr(Stdio::null()),
+        );
+        let emulator_addr = announced(&emulator_rx, "the emulator");
+        std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
+        let slack = FakeSlackApi::start().await.unwrap();
+        let mut cluster = Self {
+            test: test.to_owned(),
+            dir,
+            emulator,
+            emulator_addr,
+            slack,
+            url,
+            schema,
+            replicas: Vec::new(),
+            rng: Mutex::new(delivery::Rng::new(seed)),
+            seed,
+            db,
+            store,
+        };
+        let started: Vec<_> = (1..=REPLICAS)
+            .map(|n| {
+                let name = format!("r{n}");
+                let (child, rx) = spawn(&mut cluster.bot_command(&name));
+                (name, child, rx)
+            })
+            .collect();
+        for (name, child, rx) in started {
+            let addr = announced(&rx, &name);
+            cluster.replicas.push(Replica {
+                name,
+                child: Some(child),
+                addr,
+                paused: false,
+            });
+        }
+        Some(cluster)
+    }
+
+    /// A bot's command line: the shared schema (`CHATDEPLOY_POSTGRES_SCHEMA`)
+    /// for state and audit, its own Slack token (so the fake Slack tells
+    /// the replicas' calls apart), the short lease, stderr to `NAME.log`.
+    fn bot_command(&self, name: &str) -> Command {
+        let dir = self.dir.path();
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let mut command = Command::new(binary(target_dir().join("examples").join("slack_ssm")));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SLACK_BOT_TOKEN", format!("xoxb-{name}"))
+            .env("SLACK_SIGNING_SECRET", SECRET)
+            .env("SLACK_API_URL", self.slack.api_url())
+            .env("AWS_ENDPOINT_URL", format!("http://{}", self.emulator_addr))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            // Never probe the EC2 metadata service from a test.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("CHATDEPLOY_POSTGRES_SCHEMA", &self.schema)
+            .env("CHATDEPLOY_POSTGRES_POOL_SIZE", "4")
+            .env("RUST_LOG", "warn,chatdeploy_core::engine=info")
+            .env("NO_COLOR", "1")
+            .arg("--config")
+            .arg(dir.join("chatdeploy.toml"))
+            .args(["--state", &self.url, "--audit", &self.url])
+            .args(["--replica-id", name, "--listen", "127.0.0.1:0"])
+            .arg("--lease-ttl")
+            .arg(format!("{}s", LEASE_TTL.as_secs()))
+            .stderr(log);
+        command
+    }
+
+    /// The replicas' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.replicas.iter().map(|r| r.name.clone()).collect()
+    }
+
+    /// The replicas running and not paused.
+    pub fn running(&self) -> Vec<String> {
+        self.replicas
+            .iter()
+            .filter(|r| r.child.is_some() && !r.paused)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// The index of the replica named `name`.
+    pub fn index(&self, name: &str) -> usize {
+        self.replicas
+            .iter()
+            .position(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no replica {name}"))
+    }
+
+    /// The replica's log (stderr) so far.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self, name: &str) {
+        let i = self.index(name);
+        let mut child = self.replicas[i].child.take().expect("the replica is running");
+        child.kill().unwrap(); // SIGKILL on unix
+        child.wait().unwrap();
+    }
+
+    /// SIGSTOP: the process stays, its sockets accept, nothing runs.
+    pub fn pause(&mut self, name: &str) {
+        let i = self.index(name);
+        signal(self.replicas[i].child.as_ref().unwrap(), "STOP");
+        self.replicas[i].paused = true;
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self, name: &str) {
+        let i = self.index(name);
+        signal(self.replicas[i].child.as_ref().unwrap(), "CONT");
+        self.replicas[i].paused = false;
+    }
+
+    /// Stops every running replica with SIGTERM; each must exit 0 well
+    /// within the 10 s it gives its supervisors.
+    pub fn stop_all(&mut self) {
+        for replica in &mut self.replicas {
+            let Some(mut child) = replica.child.take() else {
+                continue;
+            };
+            if replica.paused {
+                signal(&child, "CONT");
+            }
+            signal(&child, "TERM");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("{} did not exit within 20 s of SIGTERM", replica.name);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            assert!(status.success(), "{} exited with {status}", replica.name);
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {}", child.id());
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for replica in &mut self.replicas {
+            if let Some(mut child) = replica.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = self.emulator.kill();
+        let _ = self.emulator.wait();
+        if std::thread::panicking() {
+            // Keep the logs of a failed case; say where they are.
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!(
+                "{}: replica logs kept in {}",
+                self.test,
+                dir.keep().display()
+            );
+        }
+        // The schema goes, from a thread of its own (no runtime here).
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    let _ = client.batch_execute(&drop).await;
+                }
+            });
+        })
+        .join();
+    }
+}
