@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use chatdeploy::slack::fake::FakeSlackApi;
 use chatdeploy_postgres::PostgresStateStore;
 
-pub use delivery::Delivery;
 pub use inspect::{Row, print_table};
 
 /// How many bot processes share the work.
@@ -116,7 +115,7 @@ fn target_dir() -> PathBuf {
 fn binary(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
-        "{} is missing: build it first (`cargo build --all-features --examples --bins`)",
+        "{} is missing: build it first (`cargo build --all-features --examples --bins && cargo build --all-features -p chatdeploy-aws --bin ssm-emulator`)",
         path.display()
     );
     path
