@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 use chatdeploy::core::audit::AuditAction;
 use chatdeploy::core::engine::deployment_id_for;
 use chatdeploy::core::ids::{DeploymentId, EventId};
-use support::replicas::{BOB, Cluster, LEASE_TTL, Row, print_table};
+use chatdeploy::slack::fake::FakeFailure;
+use support::replicas::{BOB, CHANNEL, Cluster, LEASE_TTL, Row, print_table};
 
 /// One case at a time (see the module documentation).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -56,6 +57,10 @@ enum At {
     Waiting,
     /// `signalled` audited.
     Signalled,
+    /// The outcome audited, the summary being posted (Slack answers its
+    /// first post with 429 and `Retry-After: 2`, so the owner is inside the
+    /// summary step when the fault hits).
+    Finishing,
 }
 
 impl At {
@@ -65,6 +70,7 @@ impl At {
             Self::Started => "2 started",
             Self::Waiting => "3 waiting for approval",
             Self::Signalled => "4 approval signalled",
+            Self::Finishing => "5 posting the summary (429)",
         }
     }
 }
@@ -141,12 +147,23 @@ async fn case(test: &str, at: At, fault: Fault) -> Option<Row> {
     };
     let request = cluster.deploy(&event, "r-99.1.0", "1700000001.000100").await;
     match at {
-        At::Requested => drop(cluster.wait_for_audit(AuditAction::Requested).await),
-        At::Started => drop(cluster.wait_for_audit(AuditAction::Started).await),
-        At::Waiting => drop(cluster.wait_until_waiting(&deployment).await),
+        At::Requested => _ = cluster.wait_for_audit(AuditAction::Requested).await,
+        At::Started => _ = cluster.wait_for_audit(AuditAction::Started).await,
+        At::Waiting => _ = cluster.wait_until_waiting(&deployment).await,
         At::Signalled => {
             let ts = cluster.wait_until_waiting(&deployment).await;
             row.click_to_signal = Some(approve(&cluster, &deployment, &ts, false).await);
+        }
+        At::Finishing => {
+            let ts = cluster.wait_until_waiting(&deployment).await;
+            row.click_to_signal = Some(approve(&cluster, &deployment, &ts, false).await);
+            let busy = FakeFailure::RateLimited {
+                retry_after_secs: 2,
+            };
+            cluster
+                .slack
+                .fail_next("chat.postMessage", Some(CHANNEL), busy);
+            cluster.wait_for_audit(AuditAction::Succeeded).await;
         }
     }
     let (owner, fence) = cluster.wait_for_owner(&deployment).await;
@@ -191,7 +208,7 @@ async fn case(test: &str, at: At, fault: Fault) -> Option<Row> {
     if fault != Fault::Kill {
         paused_owner_stands_down(&cluster, &owner, calls_since).await;
     }
-    if matches!(at, At::Waiting | At::Signalled) {
+    if matches!(at, At::Waiting | At::Signalled | At::Finishing) {
         // The request was stored before the fault: nobody posts another.
         assert_eq!(cluster.approval_requests(), requests_before);
     }
@@ -271,6 +288,16 @@ async fn owner_paused_past_its_lease() {
     let cases = [
         (At::Waiting, Fault::PauseContinueBeforeClick),
         (At::Waiting, Fault::PauseContinueAfterEnd),
+    ];
+    run(test, test, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_stopped_while_posting_the_summary() {
+    let test = "owner_stopped_while_posting_the_summary";
+    let cases = [
+        (At::Finishing, Fault::Kill),
+        (At::Finishing, Fault::PauseContinueAfterEnd),
     ];
     run(test, test, &cases).await;
 }

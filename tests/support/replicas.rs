@@ -14,7 +14,7 @@
 mod delivery;
 mod inspect;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -122,13 +122,20 @@ fn binary(path: PathBuf) -> PathBuf {
 }
 
 /// Starts a process; its `listening on http://ADDR` line arrives on the
-/// returned channel.
-fn spawn(command: &mut Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+/// returned channel. Its output (where the bot logs) is copied to `log`.
+fn spawn(
+    command: &mut Command,
+    log: Option<PathBuf>,
+) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut log = log.map(|path| std::fs::File::create(path).unwrap());
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(log) = log.as_mut() {
+                let _ = writeln!(log, "{line}");
+            }
             if let Some(addr) = line.trim().strip_prefix("listening on http://") {
                 let _ = tx.send(addr.to_owned());
             }
@@ -188,6 +195,7 @@ impl Cluster {
                 .args(["--step-delay-ms", "150", "--document"])
                 .arg(format!("Deploy-App={document}"))
                 .stderr(Stdio::null()),
+            None,
         );
         let emulator_addr = announced(&emulator_rx, "the emulator");
         std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
@@ -209,7 +217,8 @@ impl Cluster {
         let started: Vec<_> = (1..=REPLICAS)
             .map(|n| {
                 let name = format!("r{n}");
-                let (child, rx) = spawn(&mut cluster.bot_command(&name));
+                let log = cluster.dir.path().join(format!("{name}.log"));
+                let (child, rx) = spawn(&mut cluster.bot_command(&name), Some(log));
                 (name, child, rx)
             })
             .collect();
@@ -227,10 +236,11 @@ impl Cluster {
 
     /// A bot's command line: the shared schema (`CHATDEPLOY_POSTGRES_SCHEMA`)
     /// for state and audit, its own Slack token (so the fake Slack tells
-    /// the replicas' calls apart), the short lease, stderr to `NAME.log`.
+    /// the replicas' calls apart), the short lease; errors (stderr) go to
+    /// `NAME.err`, logs (stdout) to `NAME.log`.
     fn bot_command(&self, name: &str) -> Command {
         let dir = self.dir.path();
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let errors = std::fs::File::create(dir.join(format!("{name}.err"))).unwrap();
         let mut command = Command::new(binary(target_dir().join("examples").join("slack_ssm")));
         command
             .env_clear()
@@ -254,7 +264,7 @@ impl Cluster {
             .args(["--replica-id", name, "--listen", "127.0.0.1:0"])
             .arg("--lease-ttl")
             .arg(format!("{}s", LEASE_TTL.as_secs()))
-            .stderr(log);
+            .stderr(errors);
         command
     }
 
@@ -280,7 +290,7 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no replica {name}"))
     }
 
-    /// The replica's log (stderr) so far.
+    /// The replica's log so far.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chatdeploy::core::audit::AuditAction;
 use chatdeploy::core::ids::DeploymentId;
 use chatdeploy::core::state::StateStore;
+use chatdeploy::slack::fake::FakeMessage;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -235,21 +236,22 @@ impl Cluster {
         }
     }
 
-    /// Summaries posted (new messages saying how the release ended).
+    /// Summaries in the thread (messages saying how the release ended;
+    /// a post Slack refused is no message).
     pub fn summaries(&self) -> usize {
-        self.posts_containing("succeeded in")
+        self.messages_where(|m| m.text.contains("succeeded in"))
     }
 
-    /// Approval requests posted (new messages with the Approve button).
+    /// Approval requests in the thread (messages with the Approve button).
     pub fn approval_requests(&self) -> usize {
-        self.posts_containing("chatdeploy_approve")
+        self.messages_where(|m| m.blocks.to_string().contains("chatdeploy_approve"))
     }
 
-    fn posts_containing(&self, text: &str) -> usize {
+    fn messages_where(&self, wanted: impl Fn(&FakeMessage) -> bool) -> usize {
         self.slack
-            .calls_to("chat.postMessage")
-            .into_iter()
-            .filter(|c| c.params.to_string().contains(text))
+            .messages()
+            .iter()
+            .filter(|m| m.ephemeral_to.is_none() && wanted(m))
             .count()
     }
 
