@@ -22,6 +22,10 @@ impl Supervisor {
         if wait.message.is_some() {
             return None;
         }
+        // Posts are not fenced: only the lease holder posts.
+        if !self.keep_lease().await {
+            return Some(Next::Done);
+        }
         let message = self.approval_message(record, wait);
         match self.shared.chat.post(&Self::thread(record), &message).await {
             Ok(posted) => {
@@ -91,6 +95,9 @@ impl Supervisor {
         };
         let message = self.approval_message(record, wait);
         if self.rendered_request == Some(message.fingerprint()) {
+            return;
+        }
+        if !self.keep_lease().await {
             return;
         }
         match self.shared.chat.update(&posted, &message).await {

@@ -75,10 +75,19 @@ impl Supervisor {
             return Next::Sleep(self.retry_delay(), Activity::Busy);
         }
 
+        // Chat cannot be fenced like a write: a replica that paused past its
+        // lease in the steps above must find out here, before it edits the
+        // thread or posts a second summary after the one its successor
+        // posted.
+        if !self.keep_lease().await {
+            return Next::Done;
+        }
         self.refresh_status(&record).await;
         self.refresh_approval_request(&record).await;
         let summary = messages::summary(&record, &self.links(&record), self.shared.clock.now());
-        self.post_summary(&record, summary).await;
+        if !self.post_summary(&record, summary).await {
+            return Next::Done;
+        }
 
         record.finalized = true;
         match self.save(&record).await {
@@ -91,10 +100,17 @@ impl Supervisor {
 
     /// Posts the summary, retrying a chat outage a few times: the release
     /// is over either way, and the status message already says how.
-    async fn post_summary(&mut self, record: &DeploymentRecord, summary: crate::chat::Message) {
+    /// `false` when the lease was lost first (another replica finishes the
+    /// release and posts the summary): nothing was posted.
+    async fn post_summary(&mut self, record: &DeploymentRecord, summary: crate::chat::Message) -> bool {
         for attempt in 0..5u32 {
+            // Checked before every attempt: the waits between them can be
+            // long (Slack's Retry-After), and the process may be paused.
+            if !self.keep_lease().await {
+                return false;
+            }
             match self.shared.chat.post(&Self::thread(record), &summary).await {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(error) => {
                     tracing::warn!(%error, hint = %error.hint(), attempt, deployment = %self.id, "cannot post the summary");
                     let delay = match &error {
@@ -106,10 +122,16 @@ impl Supervisor {
                             .polling
                             .throttle_delay(attempt, self.id.as_str()),
                     };
-                    tokio::time::sleep(delay).await;
+                    // Renewing meanwhile: waiting out a rate limit longer
+                    // than the lease must not hand the release to another
+                    // replica, which would post the summary as well.
+                    if !self.sleep_holding_lease(delay).await {
+                        return false;
+                    }
                 }
             }
         }
         tracing::error!(deployment = %self.id, summary = %summary.text, "summary could not be posted");
+        true
     }
 }

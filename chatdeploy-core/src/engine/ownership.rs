@@ -83,6 +83,24 @@ impl Supervisor {
         }
     }
 
+    /// Sleeps `delay` inside a step (e.g. before retrying a rate-limited
+    /// post), renewing the lease on time meanwhile, so that a replica that
+    /// is alive and working never lets it lapse; `false` as soon as it is
+    /// lost (the step must then stop without acting).
+    pub(super) async fn sleep_holding_lease(&mut self, delay: Duration) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            let renewal = tokio::time::Instant::now() + self.until_renewal();
+            tokio::time::sleep_until(until.min(renewal)).await;
+            if !self.keep_lease().await {
+                return false;
+            }
+            if tokio::time::Instant::now() >= until {
+                return true;
+            }
+        }
+    }
+
     /// How long the supervisor may sleep before its lease needs renewing.
     pub(super) fn until_renewal(&self) -> Duration {
         self.lease.as_ref().map_or(Duration::ZERO, |lease| {

@@ -288,6 +288,9 @@ impl Supervisor {
 
     /// Posts the status message; `None` to go on with the step.
     async fn post_status(&mut self, record: &DeploymentRecord) -> Option<Next> {
+        if !self.keep_lease().await {
+            return Some(Next::Done);
+        }
         let message = messages::status_message(record, self.snapshot.as_ref(), &self.links(record));
         match self.shared.chat.post(&Self::thread(record), &message).await {
             Ok(posted) => {
@@ -316,6 +319,10 @@ impl Supervisor {
         };
         let message = messages::status_message(record, self.snapshot.as_ref(), &self.links(record));
         if self.rendered == Some(message.fingerprint()) {
+            return;
+        }
+        // Edits are not fenced: only the lease holder edits (see `finish`).
+        if !self.keep_lease().await {
             return;
         }
         let posted = PostedMessage {

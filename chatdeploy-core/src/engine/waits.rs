@@ -83,6 +83,12 @@ impl Supervisor {
         let Some(execution) = record.execution.clone() else {
             return Next::Continue;
         };
+        // A signal cannot be fenced like a write: a replica paused past its
+        // lease since this step re-read the record must not send the
+        // decision its successor may have sent already.
+        if !self.keep_lease().await {
+            return Next::Done;
+        }
         let comment = signal_comment(&record, wait, decision);
         let signal = self.shared.backend.signal(&execution, decision, &comment);
         match self.shared.backend_call("signal", signal).await {
