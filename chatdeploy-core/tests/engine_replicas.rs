@@ -1,0 +1,269 @@
+//! Engine scenarios with two replicas on one state store (tokio's paused
+//! clock, 3 s leases): a replica that stalls past its lease in the middle
+//! of finishing a release must not touch the thread again once it goes on
+//! (its successor posted the summary), and a replica that waits out a rate
+//! limit longer than its lease keeps the lease meanwhile, so that only one
+//! summary is posted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatdeploy_core::audit::{AuditAction, AuditSink, InMemoryAuditSink};
+use chatdeploy_core::chat::{
+    ButtonAction, ChatError, ChatEvent, ChatSurface, Conversation, Message, PostedMessage,
+    RecordedCall, RecordingChatSurface,
+};
+use chatdeploy_core::engine::{Engine, PollPolicy};
+use chatdeploy_core::state::{InMemoryStateStore, StateStore};
+use chatdeploy_core::testing::ScriptedBackend;
+use chatdeploy_core::{Catalog, DeploymentId, GroupId, UserId};
+use support::{ALICE, BOB, CONFIG, DEPLOY_CHANNEL, released, scripted_backend};
+
+const TTL: Duration = Duration::from_secs(3);
+
+/// One replica's view of the shared chat: counts this replica's writes,
+/// and can stall its first edit saying the release succeeded (as a process
+/// stopped in the middle of finishing) or answer its first summary with a
+/// rate limit.
+struct ReplicaChat {
+    inner: Arc<RecordingChatSurface>,
+    stall: Option<Arc<tokio::sync::Semaphore>>,
+    stalled: AtomicBool,
+    rate_limit: Option<Duration>,
+    limited: AtomicBool,
+    /// Posts and edits that reached the chat after the stall ended.
+    writes_after_stall: AtomicUsize,
+}
+
+impl ReplicaChat {
+    fn new(inner: &Arc<RecordingChatSurface>) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            stall: None,
+            stalled: AtomicBool::new(false),
+            rate_limit: None,
+            limited: AtomicBool::new(false),
+            writes_after_stall: AtomicUsize::new(0),
+        }
+    }
+
+    fn count_write(&self) {
+        if self.stalled.load(Ordering::SeqCst) {
+            self.writes_after_stall.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[async_trait]
+impl ChatSurface for ReplicaChat {
+    async fn post(&self, to: &Conversation, message: &Message) -> Result<PostedMessage, ChatError> {
+        let summary = message.to_plain_text().contains("succeeded in");
+        if let Some(after) = self.rate_limit
+            && summary
+            && !self.limited.swap(true, Ordering::SeqCst)
+        {
+            return Err(ChatError::RateLimited {
+                retry_after: Some(after),
+            });
+        }
+        self.count_write();
+        self.inner.post(to, message).await
+    }
+
+    async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), ChatError> {
+        if let Some(gate) = &self.stall
+            && message.to_plain_text().contains(": succeeded")
+            && !self.stalled.load(Ordering::SeqCst)
+        {
+            // Stopped here until the test lets it go on; this edit then
+            // lands (it was already under way), later ones must not.
+            let _ = gate.acquire().await;
+            self.stalled.store(true, Ordering::SeqCst);
+            return self.inner.update(posted, message).await;
+        }
+        self.count_write();
+        self.inner.update(posted, message).await
+    }
+
+    async fn post_ephemeral(
+        &self,
+        to: &Conversation,
+        user: &UserId,
+        message: &Message,
+    ) -> Result<(), ChatError> {
+        self.inner.post_ephemeral(to, user, message).await
+    }
+
+    async fn group_members(&self, group: &GroupId) -> Result<Vec<UserId>, ChatError> {
+        self.inner.group_members(group).await
+    }
+}
+
+struct Pair {
+    a: Engine,
+    b: Engine,
+    a_chat: Arc<ReplicaChat>,
+    chat: Arc<RecordingChatSurface>,
+    backend: Arc<ScriptedBackend>,
+    audit: Arc<InMemoryAuditSink>,
+    state: Arc<InMemoryStateStore>,
+}
+
+fn engine(
+    name: &str,
+    chat: Arc<dyn ChatSurface>,
+    backend: &Arc<ScriptedBackend>,
+    audit: &Arc<InMemoryAuditSink>,
+    state: &Arc<InMemoryStateStore>,
+) -> Engine {
+    Engine::builder()
+        .with_catalog(Catalog::from_toml_str(CONFIG, "test.toml").unwrap())
+        .with_chat(chat)
+        .with_backend(backend.clone())
+        .with_audit(audit.clone() as Arc<dyn AuditSink>)
+        .with_state(state.clone() as Arc<dyn StateStore>)
+        .with_polling(PollPolicy {
+            fast: Duration::from_secs(1),
+            slow: Duration::from_secs(2),
+            waiting: Duration::from_secs(2),
+            ..PollPolicy::default()
+        })
+        .with_replica_id(name)
+        .with_lease_ttl(TTL)
+        .build()
+        .unwrap()
+}
+
+/// Replica `a` (chat `a_chat`) takes a release of `app`, replica `b`
+/// stands by; Bob approves at `b`. Returns the release.
+async fn start(a_chat: ReplicaChat, chat: Arc<RecordingChatSurface>) -> (Pair, DeploymentId) {
+    let backend = Arc::new(scripted_backend());
+    let audit = Arc::new(InMemoryAuditSink::new());
+    let state = Arc::new(InMemoryStateStore::new());
+    let a_chat = Arc::new(a_chat);
+    let a = engine("r-a", a_chat.clone(), &backend, &audit, &state);
+    let b_chat = Arc::new(ReplicaChat::new(&chat));
+    let b = engine("r-b", b_chat, &backend, &audit, &state);
+    a.resume().await.unwrap();
+    let deploy = ChatEvent::command("Ev1", ALICE, DEPLOY_CHANNEL, "deploy app r-1.0.0")
+        .with_message("1800000000.000001");
+    let id = released(a.handle(deploy).await);
+    // `a`'s supervisor claims the release before `b` starts sweeping.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    b.resume().await.unwrap();
+    let pair = Pair {
+        a,
+        b,
+        a_chat,
+        chat,
+        backend,
+        audit,
+        state,
+    };
+    wait_until(|| async { pair.backend.executions() == 1 }).await;
+    tokio::time::sleep(Duration::from_secs(10)).await; // at the approval step
+    let click = ChatEvent::button("Ev2", BOB, DEPLOY_CHANNEL, ButtonAction::Approve, id.clone());
+    pair.b.handle(click).await;
+    (pair, id)
+}
+
+async fn wait_until<F, Fut>(ready: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out (60 s of paused time)");
+}
+
+impl Pair {
+    fn summaries(&self) -> usize {
+        self.chat
+            .calls()
+            .iter()
+            .filter(|c| {
+                matches!(c, RecordedCall::Post { message, .. }
+                    if message.to_plain_text().contains("succeeded in"))
+            })
+            .count()
+    }
+
+    fn count(&self, action: AuditAction) -> usize {
+        self.audit
+            .actions()
+            .iter()
+            .filter(|a| **a == action)
+            .count()
+    }
+
+    async fn finalized(&self, id: &DeploymentId) -> bool {
+        let record = self.state.deployment(id).await.unwrap().unwrap();
+        record.finalized
+    }
+
+    fn stop(&self) {
+        self.a.shutdown();
+        self.b.shutdown();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_stalled_past_its_lease_leaves_the_thread_to_its_successor() {
+    let chat = Arc::new(RecordingChatSurface::new());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut a_chat = ReplicaChat::new(&chat);
+    a_chat.stall = Some(gate.clone());
+    let (pair, id) = start(a_chat, chat).await;
+
+    // `a` finishes the release and stalls at its first edit; its lease
+    // lapses and `b` takes the release over and finishes it.
+    wait_until(|| pair.finalized(&id)).await;
+    assert_eq!(pair.summaries(), 1, "b posted the summary");
+    assert_eq!(pair.count(AuditAction::Resumed), 1, "b took the release over");
+
+    gate.add_permits(1);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(pair.a_chat.stalled.load(Ordering::SeqCst));
+    assert_eq!(
+        pair.a_chat.writes_after_stall.load(Ordering::SeqCst),
+        0,
+        "a posted or edited after it went on without its lease"
+    );
+    assert_eq!(pair.summaries(), 1, "one summary");
+    assert_eq!(pair.count(AuditAction::Succeeded), 1);
+    assert_eq!(pair.backend.signals().len(), 1, "one approval signal");
+    assert!(pair.state.lock("app").await.unwrap().is_none());
+    pair.stop();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_longer_than_the_lease_does_not_hand_the_release_over() {
+    let chat = Arc::new(RecordingChatSurface::new());
+    let mut a_chat = ReplicaChat::new(&chat);
+    // Slack asks for 10 s: more than three leases' worth.
+    a_chat.rate_limit = Some(Duration::from_secs(10));
+    let (pair, id) = start(a_chat, chat).await;
+
+    wait_until(|| pair.finalized(&id)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(pair.a_chat.limited.load(Ordering::SeqCst), "the limit hit");
+    assert_eq!(pair.summaries(), 1, "one summary");
+    assert_eq!(
+        pair.count(AuditAction::Resumed),
+        0,
+        "a kept its lease while it waited; b never took over"
+    );
+    assert_eq!(pair.count(AuditAction::Succeeded), 1);
+    pair.stop();
+}
