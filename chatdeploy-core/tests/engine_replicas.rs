@@ -267,3 +267,43 @@ async fn a_rate_limit_longer_than_the_lease_does_not_hand_the_release_over() {
     assert_eq!(pair.count(AuditAction::Succeeded), 1);
     pair.stop();
 }
+
+/// A replica's sweep for releases to take over finds the ones it holds
+/// itself too (the store lists them, for a replica restarted under the
+/// same name); waking their supervisors would poll the backend every sweep
+/// (5 s) instead of the polling policy's 30 s while a release waits for
+/// people.
+#[tokio::test(start_paused = true)]
+async fn the_sweep_does_not_wake_the_releases_a_replica_supervises() {
+    let chat = Arc::new(RecordingChatSurface::new());
+    let backend = Arc::new(scripted_backend());
+    let audit = Arc::new(InMemoryAuditSink::new());
+    let state = Arc::new(InMemoryStateStore::new());
+    let engine = Engine::builder()
+        .with_catalog(Catalog::from_toml_str(CONFIG, "test.toml").unwrap())
+        .with_chat(chat)
+        .with_backend(backend.clone())
+        .with_audit(audit.clone() as Arc<dyn AuditSink>)
+        .with_state(state.clone() as Arc<dyn StateStore>)
+        .with_replica_id("r-a")
+        .build()
+        .unwrap();
+    engine.resume().await.unwrap();
+    let deploy = ChatEvent::command("Ev1", ALICE, DEPLOY_CHANNEL, "deploy app r-1.0.0")
+        .with_message("1800000000.000001");
+    let id = released(engine.handle(deploy).await);
+    // Well into the wait, polled every 30 s (the default) by now.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let record = state.deployment(&id).await.unwrap().unwrap();
+    assert!(record.approval.is_some_and(|w| w.message.is_some()));
+    let (_, before, _, _) = backend.call_counts();
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let (_, after, _, _) = backend.call_counts();
+    eprintln!("{} snapshots in 5 minutes of waiting", after - before);
+    assert!(
+        after - before <= 11,
+        "{} snapshots in 5 minutes of waiting, polled every 30 s",
+        after - before
+    );
+    engine.shutdown();
+}

@@ -265,6 +265,14 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether a supervisor of this engine runs `deployment` (and has not
+    /// finished).
+    fn supervises(&self, deployment: &DeploymentId) -> bool {
+        self.supervisors()
+            .get(deployment)
+            .is_some_and(|handle| *handle.activity.borrow() != Activity::Done)
+    }
+
     /// Wakes a release's supervisor, e.g. after a decision was recorded.
     fn wake(&self, deployment: &DeploymentId) {
         if let Some(handle) = self.supervisors().get(deployment) {

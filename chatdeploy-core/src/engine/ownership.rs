@@ -187,10 +187,18 @@ pub(super) async fn take_over(shared: &Arc<Shared>) -> usize {
             return 0;
         }
     };
-    let count = claimable.len();
+    let mut count = 0;
     for id in claimable {
+        // The store lists this replica's own releases too (for a replica
+        // restarted under the same name). Those its supervisors run already
+        // are left alone: waking them would poll the backend every sweep
+        // instead of as the polling policy says.
+        if shared.supervises(&id) {
+            continue;
+        }
         tracing::info!(deployment = %id, replica = %shared.replica, "taking the release over");
         supervisor::spawn(shared, id, true);
+        count += 1;
     }
     count
 }
