@@ -288,9 +288,19 @@ impl PostgresStoreBuilder {
         );
         // Every pooled connection names this store as the writer of what
         // it writes (see the migration's trigger), so that its own change
-        // feed can skip its own writes. `Fast` recycling keeps the setting.
-        let set_writer: Arc<str> =
-            format!("SET {} = '{}'", schema::WRITER_SETTING, listener.writer()).into();
+        // feed can skip its own writes. And the server ends a session that
+        // sits inside a transaction for longer than the operation timeout:
+        // its operation has been given up on, or its replica is stopped
+        // (SIGSTOP, a frozen VM) with row locks that would otherwise block
+        // every other replica until it goes on. `Fast` recycling keeps both
+        // settings.
+        let set_writer: Arc<str> = format!(
+            "SET {} = '{}'; SET idle_in_transaction_session_timeout = {}",
+            schema::WRITER_SETTING,
+            listener.writer(),
+            idle_in_transaction_ms(self.operation_timeout)
+        )
+        .into();
         let pool = Pool::builder(manager)
             .post_create(Hook::async_fn(move |client, _| {
                 let set_writer = Arc::clone(&set_writer);
@@ -336,6 +346,13 @@ impl PostgresStoreBuilder {
             sweeping: AtomicBool::new(false),
         })
     }
+}
+
+/// `idle_in_transaction_session_timeout` in milliseconds: the operation
+/// timeout, within what the setting accepts (1 ms to `i32::MAX` ms).
+fn idle_in_transaction_ms(operation_timeout: Duration) -> i64 {
+    let ms = i64::try_from(operation_timeout.as_millis()).unwrap_or(i64::MAX);
+    ms.clamp(1, i64::from(i32::MAX))
 }
 
 /// Logs a warning when the server does not make commits durable.
@@ -444,7 +461,6 @@ pub(crate) struct Sql {
     pub(crate) remember_event: String,
     pub(crate) sweep_events: String,
     pub(crate) try_lock: String,
-    pub(crate) lock_for_update: String,
     pub(crate) delete_lock: String,
     pub(crate) lock: String,
     pub(crate) locks: String,
@@ -487,10 +503,10 @@ impl Sql {
                 "INSERT INTO {s}.locks AS l (service, since, record) VALUES ($1, $2, $3::text::jsonb) \
                  ON CONFLICT (service) DO UPDATE SET since = l.since RETURNING l.record::text"
             ),
-            lock_for_update: format!(
-                "SELECT record::text FROM {s}.locks WHERE service = $1 FOR UPDATE"
+            // Compare-and-delete: only the row exactly as it was read.
+            delete_lock: format!(
+                "DELETE FROM {s}.locks WHERE service = $1 AND record = $2::text::jsonb"
             ),
-            delete_lock: format!("DELETE FROM {s}.locks WHERE service = $1"),
             lock: format!("SELECT record::text FROM {s}.locks WHERE service = $1"),
             locks: format!("SELECT record::text, service FROM {s}.locks ORDER BY service"),
             create_deployment: format!(

@@ -15,6 +15,11 @@
 //!   [`changes`](chatdeploy_core::state::StateStore::changes) turns other
 //!   replicas' announcements into a feed of release IDs (needs PostgreSQL
 //!   11 or newer).
+//! - **A stopped replica blocks nobody.** No state operation keeps a row
+//!   locked between round trips, and the server ends any session of the
+//!   store that sits inside a transaction (an audit record's) for longer
+//!   than the operation timeout, so a replica frozen mid-operation
+//!   (SIGSTOP, a paused VM) cannot hold up the others.
 //! - **Own schema.** The tables live in a PostgreSQL schema of their own
 //!   (`chatdeploy` by default, see
 //!   [`with_schema`](PostgresStoreBuilder::with_schema)), created when

@@ -27,10 +27,12 @@ const SWEEP_BATCH: i64 = 1024;
 ///   `INSERT … ON CONFLICT … DO UPDATE … WHERE expired RETURNING` round
 ///   trip, [`update_deployment`](StateStore::update_deployment) a single
 ///   revision-checked `UPDATE` (of many concurrent updates from one
-///   revision, across every replica, exactly one wins); only
-///   [`unlock`](StateStore::unlock) is a short transaction (it compares the
-///   holder after decoding, so a field added to the holder later cannot
-///   leave a lock stuck).
+///   revision, across every replica, exactly one wins);
+///   [`unlock`](StateStore::unlock) reads the lock, compares the holder
+///   after decoding (so a field added to the holder later cannot leave a
+///   lock stuck) and deletes the row only if it is unchanged. No operation
+///   holds a row lock between round trips, so a replica stopped in the
+///   middle of one blocks no other.
 /// - **Prepared statements**, cached per pooled connection; no schema check
 ///   after [`build`](PostgresStoreBuilder::build).
 /// - **Expired event IDs are swept in bounded steps**: after every 256 new
@@ -274,11 +276,16 @@ impl StateStore for PostgresStateStore {
         holder: &LockHolder,
     ) -> Result<Option<ServiceLock>, StateError> {
         let db = &self.db;
+        // Two statements, no transaction: the holder is compared after
+        // decoding (a field added to it later cannot leave a lock stuck),
+        // then the row is deleted only if it is still exactly the one read.
+        // A transaction holding the row `FOR UPDATE` between round trips
+        // would let a replica stopped in the middle (SIGSTOP, a frozen VM)
+        // block every other replica's unlock of the service.
         db.timed(async {
-            let mut client = db.client().await?;
-            let tx = client.transaction().await?;
-            let select = tx.prepare_cached(&db.sql.lock_for_update).await?;
-            let Some(row) = tx.query_opt(&select, &[&service]).await? else {
+            let client = db.client().await?;
+            let select = client.prepare_cached(&db.sql.lock).await?;
+            let Some(row) = client.query_opt(&select, &[&service]).await? else {
                 return Ok(None);
             };
             let json: &str = row.try_get(0)?;
@@ -286,10 +293,11 @@ impl StateStore for PostgresStateStore {
             if held.holder != *holder {
                 return Ok(None);
             }
-            let delete = tx.prepare_cached(&db.sql.delete_lock).await?;
-            tx.execute(&delete, &[&service]).await?;
-            tx.commit().await?;
-            Ok(Some(held))
+            let delete = client.prepare_cached(&db.sql.delete_lock).await?;
+            let deleted = client.execute(&delete, &[&service, &json]).await?;
+            // Not deleted: the row changed since it was read, so it is no
+            // longer this holder's lock.
+            Ok((deleted == 1).then_some(held))
         })
         .await
         .map_err(|e| db.state_error("releasing a lock", e))
