@@ -242,9 +242,15 @@ impl Cluster {
         self.messages_where(|m| m.text.contains("succeeded in"))
     }
 
-    /// Approval requests in the thread (messages with the Approve button).
+    /// Approval requests posted (posts with the Approve button; counted as
+    /// calls, since a decided request is edited to drop its buttons, and
+    /// no case makes Slack refuse one).
     pub fn approval_requests(&self) -> usize {
-        self.messages_where(|m| m.blocks.to_string().contains("chatdeploy_approve"))
+        self.slack
+            .calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| c.params.to_string().contains("chatdeploy_approve"))
+            .count()
     }
 
     fn messages_where(&self, wanted: impl Fn(&FakeMessage) -> bool) -> usize {
