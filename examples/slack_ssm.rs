@@ -464,7 +464,10 @@ async fn open_stores(
 /// environment (`CHATDEPLOY_POSTGRES_SCHEMA`, `CHATDEPLOY_POSTGRES_POOL_SIZE`),
 /// so that several deployments (or test runs) can share one database.
 async fn connect_postgres(url: &str) -> anyhow::Result<PostgresStateStore> {
-    Ok(PostgresStoreBuilder::from_env().with_url(url).build().await?)
+    Ok(PostgresStoreBuilder::from_env()
+        .with_url(url)
+        .build()
+        .await?)
 }
 
 /// `host-pid`: unique among live replicas, readable in the owner column.

@@ -113,9 +113,7 @@ async fn approve(
         .into_iter()
         .find(|r| Some(r) != owner.as_ref());
     let first = if at_non_owner { other.as_deref() } else { None };
-    let click = cluster
-        .approve(BOB, deployment.as_str(), ts, first)
-        .await;
+    let click = cluster.approve(BOB, deployment.as_str(), ts, first).await;
     let signalled = cluster.wait_for_audit(AuditAction::Signalled).await;
     let took = signalled - click.acked;
     let non_owner = Some(&click.replica) != owner.as_ref();
@@ -145,7 +143,9 @@ async fn case(test: &str, at: At, fault: Fault) -> Option<Row> {
         fault: fault.label().to_owned(),
         ..Row::default()
     };
-    let request = cluster.deploy(&event, "r-99.1.0", "1700000001.000100").await;
+    let request = cluster
+        .deploy(&event, "r-99.1.0", "1700000001.000100")
+        .await;
     match at {
         At::Requested => _ = cluster.wait_for_audit(AuditAction::Requested).await,
         At::Started => _ = cluster.wait_for_audit(AuditAction::Started).await,
@@ -175,7 +175,10 @@ async fn case(test: &str, at: At, fault: Fault) -> Option<Row> {
         Fault::Kill => cluster.kill(&owner),
         _ => cluster.pause(&owner),
     }
-    eprintln!("{test}: {fault:?} {owner} (fence {fence}) at {}", row.stored_stage);
+    eprintln!(
+        "{test}: {fault:?} {owner} (fence {fence}) at {}",
+        row.stored_stage
+    );
     let (taken, successor) = cluster.wait_for_takeover(&deployment, fence).await;
     let takeover = taken - hit;
     row.takeover = Some(takeover);
@@ -312,7 +315,9 @@ async fn a_click_at_a_non_owner_is_signalled_within_two_seconds() {
     };
     let event = format!("EvClick{}", cluster.seed % 100_000);
     let deployment = deployment_id_for(&EventId::new(&event));
-    let request = cluster.deploy(&event, "r-99.1.0", "1700000001.000100").await;
+    let request = cluster
+        .deploy(&event, "r-99.1.0", "1700000001.000100")
+        .await;
     let ts = cluster.wait_until_waiting(&deployment).await;
     let (owner, _) = cluster.wait_for_owner(&deployment).await;
     let click = approve(&cluster, &deployment, &ts, true).await;

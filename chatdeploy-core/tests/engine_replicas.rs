@@ -1,12 +1,15 @@
 //! Engine scenarios with two replicas on one state store (tokio's paused
-//! clock, 3 s leases): a replica that stalls past its lease in the middle
-//! of finishing a release must not touch the thread again once it goes on
-//! (its successor posted the summary), and a replica that waits out a rate
-//! limit longer than its lease keeps the lease meanwhile, so that only one
-//! summary is posted.
+//! clock, 3 s leases): a replica cut off from the store (as a stopped
+//! process is) while its summary post waits inside the chat surface drops
+//! the post once its lease lapses, and its successor posts the one
+//! summary; a replica that waits out a rate limit longer than its lease
+//! keeps the lease meanwhile, so nobody takes over; and a replica's sweep
+//! leaves the releases it supervises alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
+#[path = "replicas/cut_off.rs"]
+mod cut_off;
 mod support;
 
 use std::sync::Arc;
@@ -27,35 +30,36 @@ use support::{ALICE, BOB, CONFIG, DEPLOY_CHANNEL, released, scripted_backend};
 
 const TTL: Duration = Duration::from_secs(3);
 
-/// One replica's view of the shared chat: counts this replica's writes,
-/// and can stall its first edit saying the release succeeded (as a process
-/// stopped in the middle of finishing) or answer its first summary with a
-/// rate limit.
+/// One replica's view of the shared chat: counts this replica's posts and
+/// edits, and can hold its summary post inside the call (as the Slack
+/// surface does while it waits out a `Retry-After`), cutting the replica
+/// off from the store meanwhile, or answer it with a rate limit.
 struct ReplicaChat {
     inner: Arc<RecordingChatSurface>,
-    stall: Option<Arc<tokio::sync::Semaphore>>,
-    stalled: AtomicBool,
+    /// Hold the summary post this long, cut off (`cut`) meanwhile.
+    hold_summary: Option<(Duration, Arc<AtomicBool>)>,
+    held: AtomicBool,
     rate_limit: Option<Duration>,
     limited: AtomicBool,
-    /// Posts and edits that reached the chat after the stall ended.
-    writes_after_stall: AtomicUsize,
+    /// Posts and edits that reached the chat once the hold began.
+    writes_after_hold: AtomicUsize,
 }
 
 impl ReplicaChat {
     fn new(inner: &Arc<RecordingChatSurface>) -> Self {
         Self {
             inner: Arc::clone(inner),
-            stall: None,
-            stalled: AtomicBool::new(false),
+            hold_summary: None,
+            held: AtomicBool::new(false),
             rate_limit: None,
             limited: AtomicBool::new(false),
-            writes_after_stall: AtomicUsize::new(0),
+            writes_after_hold: AtomicUsize::new(0),
         }
     }
 
     fn count_write(&self) {
-        if self.stalled.load(Ordering::SeqCst) {
-            self.writes_after_stall.fetch_add(1, Ordering::SeqCst);
+        if self.held.load(Ordering::SeqCst) {
+            self.writes_after_hold.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
@@ -72,21 +76,18 @@ impl ChatSurface for ReplicaChat {
                 retry_after: Some(after),
             });
         }
+        if let Some((hold, cut)) = &self.hold_summary
+            && summary
+            && !self.held.swap(true, Ordering::SeqCst)
+        {
+            cut.store(true, Ordering::SeqCst);
+            tokio::time::sleep(*hold).await;
+        }
         self.count_write();
         self.inner.post(to, message).await
     }
 
     async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), ChatError> {
-        if let Some(gate) = &self.stall
-            && message.to_plain_text().contains(": succeeded")
-            && !self.stalled.load(Ordering::SeqCst)
-        {
-            // Stopped here until the test lets it go on; this edit then
-            // lands (it was already under way), later ones must not.
-            let _ = gate.acquire().await;
-            self.stalled.store(true, Ordering::SeqCst);
-            return self.inner.update(posted, message).await;
-        }
         self.count_write();
         self.inner.update(posted, message).await
     }
@@ -109,6 +110,8 @@ struct Pair {
     a: Engine,
     b: Engine,
     a_chat: Arc<ReplicaChat>,
+    /// Set: replica `a`'s lease operations fail.
+    a_cut: Arc<AtomicBool>,
     chat: Arc<RecordingChatSurface>,
     backend: Arc<ScriptedBackend>,
     audit: Arc<InMemoryAuditSink>,
@@ -120,14 +123,14 @@ fn engine(
     chat: Arc<dyn ChatSurface>,
     backend: &Arc<ScriptedBackend>,
     audit: &Arc<InMemoryAuditSink>,
-    state: &Arc<InMemoryStateStore>,
+    state: Arc<dyn StateStore>,
 ) -> Engine {
     Engine::builder()
         .with_catalog(Catalog::from_toml_str(CONFIG, "test.toml").unwrap())
         .with_chat(chat)
         .with_backend(backend.clone())
         .with_audit(audit.clone() as Arc<dyn AuditSink>)
-        .with_state(state.clone() as Arc<dyn StateStore>)
+        .with_state(state)
         .with_polling(PollPolicy {
             fast: Duration::from_secs(1),
             slow: Duration::from_secs(2),
@@ -140,16 +143,25 @@ fn engine(
         .unwrap()
 }
 
-/// Replica `a` (chat `a_chat`) takes a release of `app`, replica `b`
-/// stands by; Bob approves at `b`. Returns the release.
-async fn start(a_chat: ReplicaChat, chat: Arc<RecordingChatSurface>) -> (Pair, DeploymentId) {
+/// Replica `a` (chat `a_chat`, cut off from the store by `a_cut`) takes
+/// a release of `app`, replica `b` stands by; Bob approves at `b`. Returns
+/// the release.
+async fn start(
+    a_chat: ReplicaChat,
+    a_cut: Arc<AtomicBool>,
+    chat: Arc<RecordingChatSurface>,
+) -> (Pair, DeploymentId) {
     let backend = Arc::new(scripted_backend());
     let audit = Arc::new(InMemoryAuditSink::new());
     let state = Arc::new(InMemoryStateStore::new());
     let a_chat = Arc::new(a_chat);
-    let a = engine("r-a", a_chat.clone(), &backend, &audit, &state);
+    let a_state = Arc::new(cut_off::CutOff {
+        inner: Arc::clone(&state),
+        cut: Arc::clone(&a_cut),
+    });
+    let a = engine("r-a", a_chat.clone(), &backend, &audit, a_state);
     let b_chat = Arc::new(ReplicaChat::new(&chat));
-    let b = engine("r-b", b_chat, &backend, &audit, &state);
+    let b = engine("r-b", b_chat, &backend, &audit, state.clone());
     a.resume().await.unwrap();
     let deploy = ChatEvent::command("Ev1", ALICE, DEPLOY_CHANNEL, "deploy app r-1.0.0")
         .with_message("1800000000.000001");
@@ -161,6 +173,7 @@ async fn start(a_chat: ReplicaChat, chat: Arc<RecordingChatSurface>) -> (Pair, D
         a,
         b,
         a_chat,
+        a_cut,
         chat,
         backend,
         audit,
@@ -168,7 +181,13 @@ async fn start(a_chat: ReplicaChat, chat: Arc<RecordingChatSurface>) -> (Pair, D
     };
     wait_until(|| async { pair.backend.executions() == 1 }).await;
     tokio::time::sleep(Duration::from_secs(10)).await; // at the approval step
-    let click = ChatEvent::button("Ev2", BOB, DEPLOY_CHANNEL, ButtonAction::Approve, id.clone());
+    let click = ChatEvent::button(
+        "Ev2",
+        BOB,
+        DEPLOY_CHANNEL,
+        ButtonAction::Approve,
+        id.clone(),
+    );
     pair.b.handle(click).await;
     (pair, id)
 }
@@ -219,26 +238,28 @@ impl Pair {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_replica_stalled_past_its_lease_leaves_the_thread_to_its_successor() {
+async fn a_replica_stopped_inside_its_summary_post_leaves_the_summary_to_its_successor() {
     let chat = Arc::new(RecordingChatSurface::new());
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let cut = Arc::new(AtomicBool::new(false));
     let mut a_chat = ReplicaChat::new(&chat);
-    a_chat.stall = Some(gate.clone());
-    let (pair, id) = start(a_chat, chat).await;
+    // The post waits 10 s inside the chat call while `a` is cut off from
+    // the store (a stopped process renews nothing): its lease lapses.
+    a_chat.hold_summary = Some((Duration::from_secs(10), Arc::clone(&cut)));
+    let (pair, id) = start(a_chat, Arc::clone(&cut), chat).await;
 
-    // `a` finishes the release and stalls at its first edit; its lease
-    // lapses and `b` takes the release over and finishes it.
     wait_until(|| pair.finalized(&id)).await;
-    assert_eq!(pair.summaries(), 1, "b posted the summary");
-    assert_eq!(pair.count(AuditAction::Resumed), 1, "b took the release over");
-
-    gate.add_permits(1);
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(pair.a_chat.stalled.load(Ordering::SeqCst));
+    assert!(pair.a_chat.held.load(Ordering::SeqCst), "a was held");
     assert_eq!(
-        pair.a_chat.writes_after_stall.load(Ordering::SeqCst),
+        pair.count(AuditAction::Resumed),
+        1,
+        "b took the release over"
+    );
+    pair.a_cut.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        pair.a_chat.writes_after_hold.load(Ordering::SeqCst),
         0,
-        "a posted or edited after it went on without its lease"
+        "a posted or edited after its lease lapsed"
     );
     assert_eq!(pair.summaries(), 1, "one summary");
     assert_eq!(pair.count(AuditAction::Succeeded), 1);
@@ -253,7 +274,7 @@ async fn a_rate_limit_longer_than_the_lease_does_not_hand_the_release_over() {
     let mut a_chat = ReplicaChat::new(&chat);
     // Slack asks for 10 s: more than three leases' worth.
     a_chat.rate_limit = Some(Duration::from_secs(10));
-    let (pair, id) = start(a_chat, chat).await;
+    let (pair, id) = start(a_chat, Arc::new(AtomicBool::new(false)), chat).await;
 
     wait_until(|| pair.finalized(&id)).await;
     tokio::time::sleep(Duration::from_secs(10)).await;

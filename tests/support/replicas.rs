@@ -298,7 +298,10 @@ impl Cluster {
     /// SIGKILL.
     pub fn kill(&mut self, name: &str) {
         let i = self.index(name);
-        let mut child = self.replicas[i].child.take().expect("the replica is running");
+        let mut child = self.replicas[i]
+            .child
+            .take()
+            .expect("the replica is running");
         child.kill().unwrap(); // SIGKILL on unix
         child.wait().unwrap();
     }

@@ -1,5 +1,7 @@
 //! The approval request message of a wait: posted once, kept up to date.
 
+use std::sync::Arc;
+
 use crate::audit::AuditAction;
 use crate::chat::{Message, PostedMessage};
 use crate::state::{ApprovalState, DeploymentRecord};
@@ -22,12 +24,16 @@ impl Supervisor {
         if wait.message.is_some() {
             return None;
         }
-        // Posts are not fenced: only the lease holder posts.
-        if !self.keep_lease().await {
-            return Some(Next::Done);
-        }
         let message = self.approval_message(record, wait);
-        match self.shared.chat.post(&Self::thread(record), &message).await {
+        // Posts are not fenced like writes: only the lease holder posts.
+        let shared = Arc::clone(&self.shared);
+        let Some(posted) = self
+            .under_lease(shared.chat.post(&Self::thread(record), &message))
+            .await
+        else {
+            return Some(Next::Done);
+        };
+        match posted {
             Ok(posted) => {
                 self.rendered_request = Some(message.fingerprint());
                 let mut next = record.clone();
@@ -97,12 +103,14 @@ impl Supervisor {
         if self.rendered_request == Some(message.fingerprint()) {
             return;
         }
-        if !self.keep_lease().await {
-            return;
-        }
-        match self.shared.chat.update(&posted, &message).await {
-            Ok(()) => self.rendered_request = Some(message.fingerprint()),
-            Err(error) => {
+        let shared = Arc::clone(&self.shared);
+        match self
+            .under_lease(shared.chat.update(&posted, &message))
+            .await
+        {
+            None => {}
+            Some(Ok(())) => self.rendered_request = Some(message.fingerprint()),
+            Some(Err(error)) => {
                 tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the approval request; will retry");
             }
         }

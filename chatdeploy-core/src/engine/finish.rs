@@ -1,6 +1,8 @@
 //! Finishing a release: outcome recorded, audited, added to history, lock
 //! released, summary posted; each step safe to repeat after a restart.
 
+use std::sync::Arc;
+
 use crate::audit::AuditAction;
 use crate::state::{Actor, DeploymentRecord, LockHolder, ReleaseRecord, Stage};
 
@@ -102,16 +104,20 @@ impl Supervisor {
     /// is over either way, and the status message already says how.
     /// `false` when the lease was lost first (another replica finishes the
     /// release and posts the summary): nothing was posted.
-    async fn post_summary(&mut self, record: &DeploymentRecord, summary: crate::chat::Message) -> bool {
+    async fn post_summary(
+        &mut self,
+        record: &DeploymentRecord,
+        summary: crate::chat::Message,
+    ) -> bool {
         for attempt in 0..5u32 {
-            // Checked before every attempt: the waits between them can be
-            // long (Slack's Retry-After), and the process may be paused.
-            if !self.keep_lease().await {
-                return false;
-            }
-            match self.shared.chat.post(&Self::thread(record), &summary).await {
-                Ok(_) => return true,
-                Err(error) => {
+            let shared = Arc::clone(&self.shared);
+            let posted = self
+                .under_lease(shared.chat.post(&Self::thread(record), &summary))
+                .await;
+            match posted {
+                None => return false,
+                Some(Ok(_)) => return true,
+                Some(Err(error)) => {
                     tracing::warn!(%error, hint = %error.hint(), attempt, deployment = %self.id, "cannot post the summary");
                     let delay = match &error {
                         crate::chat::ChatError::RateLimited {

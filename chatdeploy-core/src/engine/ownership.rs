@@ -5,13 +5,18 @@
 //! for releases nobody holds (a replica died) and takes them over, and
 //! wakes its supervisors when another replica recorded a decision.
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use crate::state::{Lease, StateError};
 
-use super::Shared;
 use super::supervisor::{self, Supervisor};
+use super::{Clock, Shared};
 
 /// How often a replica looks for releases to take over, at most: a dead
 /// replica's releases are taken over within the lease TTL plus this.
@@ -59,6 +64,9 @@ impl Supervisor {
         if now < renew_at(&lease, self.shared.lease_ttl) {
             return true;
         }
+        if self.renew_not_before.is_some_and(|at| now < at) {
+            return lease.is_current(now);
+        }
         match self
             .shared
             .state
@@ -67,6 +75,7 @@ impl Supervisor {
         {
             Ok(renewed) => {
                 self.lease = Some(renewed);
+                self.renew_not_before = None;
                 true
             }
             Err(StateError::LeaseLost { .. }) => {
@@ -78,6 +87,9 @@ impl Supervisor {
             // fail anyway once it is not.
             Err(error) => {
                 tracing::error!(%error, deployment = %self.id, "cannot renew the lease");
+                let pause =
+                    chrono::Duration::from_std(self.shared.lease_ttl / 10).unwrap_or_default();
+                self.renew_not_before = Some(now + pause);
                 lease.is_current(now)
             }
         }
@@ -101,12 +113,50 @@ impl Supervisor {
         }
     }
 
+    /// Runs `effect`, something a fenced write cannot guard (a chat post or
+    /// edit, the approval signal), only while this replica's lease is
+    /// current by its own clock, renewing the lease meanwhile; `None` when
+    /// the lease was lost or lapsed first. The effect is then dropped, so
+    /// unless its request had already left it never happens: a process
+    /// stopped (SIGSTOP, a frozen VM) while the call waited, e.g. out a
+    /// Slack rate limit inside the chat surface, finds its lease lapsed the
+    /// moment it goes on, before the call can send anything, and leaves the
+    /// release to the replica that took it over.
+    pub(super) async fn under_lease<T>(&mut self, effect: impl Future<Output = T>) -> Option<T> {
+        if !self.keep_lease().await {
+            return None;
+        }
+        let mut effect = pin!(effect);
+        loop {
+            let lease = self.lease.clone()?;
+            // Stop a little early: the replica taking over goes by its own
+            // clock, which may run slightly ahead.
+            let margin = chrono::Duration::from_std(self.shared.lease_ttl / 10).unwrap_or_default();
+            let last = lease.expires_at - margin;
+            let renewal = tokio::time::Instant::now() + self.until_renewal();
+            tokio::select! {
+                // Checked first on every wake-up, before the effect may go on.
+                biased;
+                () = lapsed(self.shared.clock, last) => {
+                    tracing::warn!(deployment = %self.id, replica = %self.shared.replica, "the lease lapsed during a chat or backend call; another replica acts on the release now");
+                    return None;
+                }
+                out = &mut effect => return Some(out),
+                () = tokio::time::sleep_until(renewal) => {
+                    if !self.keep_lease().await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     /// How long the supervisor may sleep before its lease needs renewing.
     pub(super) fn until_renewal(&self) -> Duration {
         self.lease.as_ref().map_or(Duration::ZERO, |lease| {
-            self.shared
-                .clock
-                .until(renew_at(lease, self.shared.lease_ttl))
+            let due = renew_at(lease, self.shared.lease_ttl);
+            let due = self.renew_not_before.map_or(due, |at| due.max(at));
+            self.shared.clock.until(due)
         })
     }
 
@@ -126,6 +176,21 @@ impl Supervisor {
             tracing::warn!(%error, deployment = %self.id, "cannot give the lease up; it lapses by itself");
         }
     }
+}
+
+/// Completes once `clock` reaches `at`. The clock is read on every poll, not
+/// only when the timer fires: after the process was stopped, the time that
+/// passed shows on the first poll, whatever woke the task.
+async fn lapsed(clock: Clock, at: DateTime<Utc>) {
+    let mut timer = pin!(tokio::time::sleep(clock.until(at)));
+    std::future::poll_fn(|cx| {
+        if clock.now() >= at {
+            Poll::Ready(())
+        } else {
+            timer.as_mut().poll(cx)
+        }
+    })
+    .await;
 }
 
 /// When a lease is renewed: two thirds of its TTL before it lapses.

@@ -72,6 +72,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
         read_failures: 0,
         cancel_sent: false,
         lease: None,
+        renew_not_before: None,
     };
     tokio::spawn(async move {
         if supervisor.acquire().await {
@@ -108,6 +109,9 @@ pub(super) struct Supervisor {
     pub(super) cancel_sent: bool,
     /// This replica's lease on the release, while it holds it.
     pub(super) lease: Option<Lease>,
+    /// No renewal is tried before this after one failed for an outage, so
+    /// that waiting on the lease does not spin while the store is away.
+    pub(super) renew_not_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Supervisor {
@@ -288,11 +292,16 @@ impl Supervisor {
 
     /// Posts the status message; `None` to go on with the step.
     async fn post_status(&mut self, record: &DeploymentRecord) -> Option<Next> {
-        if !self.keep_lease().await {
-            return Some(Next::Done);
-        }
         let message = messages::status_message(record, self.snapshot.as_ref(), &self.links(record));
-        match self.shared.chat.post(&Self::thread(record), &message).await {
+        // Posts are not fenced like writes: only the lease holder posts.
+        let shared = Arc::clone(&self.shared);
+        let Some(posted) = self
+            .under_lease(shared.chat.post(&Self::thread(record), &message))
+            .await
+        else {
+            return Some(Next::Done);
+        };
+        match posted {
             Ok(posted) => {
                 let mut next = record.clone();
                 next.status_message = Some(posted.id);
@@ -321,17 +330,19 @@ impl Supervisor {
         if self.rendered == Some(message.fingerprint()) {
             return;
         }
-        // Edits are not fenced: only the lease holder edits (see `finish`).
-        if !self.keep_lease().await {
-            return;
-        }
         let posted = PostedMessage {
             channel: record.channel.clone(),
             id: id.clone(),
         };
-        match self.shared.chat.update(&posted, &message).await {
-            Ok(()) => self.rendered = Some(message.fingerprint()),
-            Err(error) => {
+        // Edits are not fenced like writes: only the lease holder edits.
+        let shared = Arc::clone(&self.shared);
+        match self
+            .under_lease(shared.chat.update(&posted, &message))
+            .await
+        {
+            None => {}
+            Some(Ok(())) => self.rendered = Some(message.fingerprint()),
+            Some(Err(error)) => {
                 tracing::warn!(%error, hint = %error.hint(), deployment = %self.id, "cannot update the status message; will retry");
             }
         }

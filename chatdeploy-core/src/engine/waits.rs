@@ -2,6 +2,8 @@
 //! the decision exactly once, and a refused signal. (The request message is
 //! `approval_request`; how a wait ended, `wait_end`.)
 
+use std::sync::Arc;
+
 use crate::audit::AuditAction;
 use crate::backend::{BackendError, ExecutionSnapshot, Signal};
 use crate::chat::{Message, Text, Tone};
@@ -83,15 +85,19 @@ impl Supervisor {
         let Some(execution) = record.execution.clone() else {
             return Next::Continue;
         };
-        // A signal cannot be fenced like a write: a replica paused past its
+        let comment = signal_comment(&record, wait, decision);
+        // A signal cannot be fenced like a write: a replica that lost its
         // lease since this step re-read the record must not send the
         // decision its successor may have sent already.
-        if !self.keep_lease().await {
+        let shared = Arc::clone(&self.shared);
+        let signal = shared.backend.signal(&execution, decision, &comment);
+        let Some(sent) = self
+            .under_lease(shared.backend_call("signal", signal))
+            .await
+        else {
             return Next::Done;
-        }
-        let comment = signal_comment(&record, wait, decision);
-        let signal = self.shared.backend.signal(&execution, decision, &comment);
-        match self.shared.backend_call("signal", signal).await {
+        };
+        match sent {
             Ok(()) => {}
             Err(error) if error.is_retryable() => {
                 return Next::Sleep(self.retry_delay(), Activity::Busy);

@@ -340,10 +340,7 @@ impl Cluster {
         row.signals = self.decisions(id).await;
         let counts = self.audit_counts().await;
         let count = |a: AuditAction| counts.get(a.as_str()).copied().unwrap_or(0);
-        row.duplicates = LIFECYCLE
-            .iter()
-            .map(|a| count(*a).saturating_sub(1))
-            .sum();
+        row.duplicates = LIFECYCLE.iter().map(|a| count(*a).saturating_sub(1)).sum();
         row.resumed = count(AuditAction::Resumed);
         eprintln!("{}: audit records by action: {counts:?}", self.test);
         assert_eq!(row.signals, 1, "one approval signal reached AWS");
