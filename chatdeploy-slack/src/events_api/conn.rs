@@ -4,56 +4,57 @@
 //! hyper's own `header_read_timeout` starts whenever the connection waits
 //! for a head, idle keep-alive time included, so it cannot tell a slow
 //! client from a quiet one: with it, a keep-alive connection could be idle
-//! no longer than a head may take to arrive. Here the stream records when a
-//! request starts, the service when it is in progress or answered, and a
-//! watchdog beside the connection closes it when its phase's deadline
-//! passes. The body's own timeout is in the service (an answer, 408, is
-//! still possible then).
+//! no longer than a head may take to arrive. Here the stream notes when a
+//! request starts, the service when it is in progress and when answered,
+//! and a watchdog task beside the connection's task aborts that task (which
+//! closes the socket) once a phase has lasted too long. The body's own
+//! timeout is in the service (an answer, 408, is still possible then).
+//!
+//! Per request this costs two stores and no clock reads or timers: the
+//! watchdog looks every quarter of the shorter timeout and times a phase
+//! from when it first saw it, so a connection is closed within a quarter of
+//! its timeout past it.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const IDLE: u8 = 0;
-const HEAD: u8 = 1;
-const BUSY: u8 = 2;
+const IDLE: u64 = 0;
+const HEAD: u64 = 1;
+const BUSY: u64 = 2;
+const PHASE: u64 = 0b11;
 
-/// Where a connection is, and since when. Written and read by the one task
-/// that drives the connection, hence the relaxed atomics (they are only
-/// atomics to be `Sync`).
-#[derive(Debug)]
+/// Where a connection is: its phase in the low two bits, above them a count
+/// of phase changes, so that the watchdog sees every change even when a
+/// phase comes back.
+#[derive(Debug, Default)]
 pub(super) struct Activity {
-    epoch: Instant,
-    phase: AtomicU8,
-    /// Nanoseconds from `epoch` to the start of the phase.
-    since: AtomicU64,
+    state: AtomicU64,
 }
 
 impl Activity {
     pub(super) fn new() -> Arc<Self> {
-        Arc::new(Self {
-            epoch: Instant::now(),
-            phase: AtomicU8::new(IDLE),
-            since: AtomicU64::new(0),
-        })
+        Arc::new(Self::default())
     }
 
-    fn enter(&self, phase: u8) {
-        let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.since.store(nanos, Ordering::Relaxed);
-        self.phase.store(phase, Ordering::Relaxed);
+    /// Only the connection's own task changes the state, so a load and a
+    /// store need no read-modify-write.
+    fn enter(&self, phase: u64) {
+        let changes = self.state.load(Ordering::Relaxed) | PHASE;
+        self.state
+            .store(changes.wrapping_add(1) | phase, Ordering::Release);
     }
 
     /// Bytes arrived: an idle connection starts receiving a head.
     fn on_read(&self) {
-        if self.phase.load(Ordering::Relaxed) == IDLE {
+        if self.state.load(Ordering::Relaxed) & PHASE == IDLE {
             self.enter(HEAD);
         }
     }
@@ -61,7 +62,7 @@ impl Activity {
     /// The head is in: the service has the request (its body has its own
     /// timeout there).
     pub(super) fn request_started(&self) {
-        self.phase.store(BUSY, Ordering::Relaxed);
+        self.enter(BUSY);
     }
 
     /// The request is answered: the connection is idle again.
@@ -69,15 +70,8 @@ impl Activity {
         self.enter(IDLE);
     }
 
-    /// When the current phase runs out; `None` while a request is in the
-    /// service.
-    fn deadline(&self, idle: Duration, header: Duration) -> Option<(Instant, &'static str)> {
-        let since = self.epoch + Duration::from_nanos(self.since.load(Ordering::Relaxed));
-        match self.phase.load(Ordering::Relaxed) {
-            IDLE => Some((since + idle, "idle")),
-            HEAD => Some((since + header, "header")),
-            _ => None,
-        }
+    fn snapshot(&self) -> u64 {
+        self.state.load(Ordering::Acquire)
     }
 }
 
@@ -139,42 +133,40 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 }
 
-/// Drives `connection` until it ends, or until its idle or header deadline
-/// passes; then drops it, which closes the socket.
-pub(super) async fn drive<C, E>(
-    connection: C,
-    activity: &Activity,
+/// Times the phases of the connection served by `task`; aborts the task
+/// (dropping the connection, which closes the socket) when the connection
+/// has been idle for `idle` or receiving one head for `header`. Returns
+/// when the task ends.
+pub(super) async fn watch(
+    mut task: JoinHandle<()>,
+    activity: Arc<Activity>,
     idle: Duration,
     header: Duration,
-) where
-    C: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let mut connection = std::pin::pin!(connection);
-    // The watchdog wakes at the earliest moment the connection could be
-    // due, and looks again: nothing is reset per request.
-    let recheck = idle.min(header);
-    let watchdog = tokio::time::sleep(recheck);
-    let mut watchdog = std::pin::pin!(watchdog);
+) {
+    let tick = (idle.min(header) / 4).max(Duration::from_millis(1));
+    let mut seen = activity.snapshot();
+    let mut since = Instant::now();
+    let mut ticks = tokio::time::interval_at(since + tick, tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            biased;
-            ended = &mut connection => {
-                // A peer closing its connection is not the listener's error.
-                if let Err(error) = ended {
-                    tracing::debug!(%error, "connection ended with an error");
+            // Ended on its own (or panicked: hyper's, not ours to report).
+            _ = &mut task => return,
+            now = ticks.tick() => {
+                let state = activity.snapshot();
+                if state != seen {
+                    (seen, since) = (state, now);
+                    continue;
                 }
-                return;
-            }
-            () = &mut watchdog => {
-                let now = Instant::now();
-                match activity.deadline(idle, header) {
-                    Some((due, phase)) if due <= now => {
-                        tracing::debug!(phase, "closing a connection past its timeout");
-                        return;
-                    }
-                    Some((due, _)) => watchdog.as_mut().reset(due),
-                    None => watchdog.as_mut().reset(now + recheck),
+                let (limit, phase) = match state & PHASE {
+                    IDLE => (idle, "idle"),
+                    HEAD => (header, "header"),
+                    _ => continue,
+                };
+                if now.duration_since(since) >= limit {
+                    tracing::debug!(phase, "closing a connection past its timeout");
+                    task.abort();
+                    return;
                 }
             }
         }
@@ -185,35 +177,69 @@ pub(super) async fn drive<C, E>(
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn phases_have_their_own_deadlines() {
+    #[test]
+    fn every_phase_change_is_seen_even_when_the_phase_comes_back() {
         let activity = Activity::new();
-        let (idle, header) = (Duration::from_secs(60), Duration::from_secs(10));
-        let start = Instant::now();
-        assert_eq!(
-            activity.deadline(idle, header),
-            Some((start + idle, "idle"))
-        );
-        tokio::time::advance(Duration::from_secs(30)).await;
+        let idle = activity.snapshot();
+        assert_eq!(idle & PHASE, IDLE);
         activity.on_read();
-        let head = Instant::now();
-        assert_eq!(
-            activity.deadline(idle, header),
-            Some((head + header, "header"))
-        );
-        tokio::time::advance(Duration::from_secs(1)).await;
+        let head = activity.snapshot();
+        assert_eq!(head & PHASE, HEAD);
         activity.on_read();
-        assert_eq!(
-            activity.deadline(idle, header),
-            Some((head + header, "header")),
-            "more bytes of the same head do not extend it"
-        );
+        assert_eq!(activity.snapshot(), head, "more of the same head");
         activity.request_started();
-        assert_eq!(activity.deadline(idle, header), None);
+        assert_eq!(activity.snapshot() & PHASE, BUSY);
         activity.request_answered();
-        assert_eq!(
-            activity.deadline(idle, header),
-            Some((Instant::now() + idle, "idle"))
+        let idle_again = activity.snapshot();
+        assert_eq!(idle_again & PHASE, IDLE);
+        assert_ne!(idle_again, idle, "idle again is a change");
+    }
+
+    async fn watched(idle: Duration, header: Duration) -> (Arc<Activity>, JoinHandle<()>) {
+        let activity = Activity::new();
+        let task = tokio::spawn(std::future::pending::<()>());
+        let watchdog = tokio::spawn(watch(task, Arc::clone(&activity), idle, header));
+        (activity, watchdog)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed_after_the_idle_timeout_not_the_header_timeout() {
+        let (idle, header) = (Duration::from_secs(60), Duration::from_secs(10));
+        let (_activity, watchdog) = watched(idle, header).await;
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        assert!(
+            !watchdog.is_finished(),
+            "idle for less than the idle timeout"
         );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            watchdog.is_finished(),
+            "closed within a quarter of a timeout past it"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_is_timed_from_its_first_byte_and_a_request_not_at_all() {
+        let (idle, header) = (Duration::from_secs(60), Duration::from_secs(10));
+        let (activity, watchdog) = watched(idle, header).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        activity.on_read();
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        activity.on_read();
+        assert!(!watchdog.is_finished());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            watchdog.is_finished(),
+            "more bytes of one head do not extend it"
+        );
+
+        let (activity, watchdog) = watched(idle, header).await;
+        activity.on_read();
+        activity.request_started();
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert!(!watchdog.is_finished(), "the body has its own timeout");
+        activity.request_answered();
+        tokio::time::sleep(Duration::from_secs(66)).await;
+        assert!(watchdog.is_finished(), "then idle again");
     }
 }

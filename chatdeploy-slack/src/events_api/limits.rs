@@ -2,7 +2,11 @@
 //! connection phase, a connection limit, and the bounded backlog of events
 //! handed to the engine (`crate::backlog`).
 
+use std::future::Future;
 use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::time::error::Elapsed;
 
 use super::EventsApiListener;
 use crate::backlog::{DEFAULT_MAX_IN_FLIGHT, permits};
@@ -53,7 +57,9 @@ impl Default for Limits {
 impl EventsApiListener {
     /// How long a client may take to send a request's head (request line
     /// and headers), counted from its first byte; then the connection is
-    /// closed. Default [`DEFAULT_HEADER_TIMEOUT`]. Applies to
+    /// closed (within a quarter of the shorter of this and the idle timeout
+    /// past it: the connections are looked at that often, which costs their
+    /// requests nothing). Default [`DEFAULT_HEADER_TIMEOUT`]. Applies to
     /// [`serve`](Self::serve); behind [`router`](Self::router) the embedding
     /// server reads the head.
     #[must_use]
@@ -71,7 +77,8 @@ impl EventsApiListener {
 
     /// How long a connection may stay open with no request in progress
     /// (before its first request, or since its last answer); then it is
-    /// closed. Default [`DEFAULT_IDLE_TIMEOUT`]; keep it above the idle
+    /// closed (as promptly as for the header timeout). Default
+    /// [`DEFAULT_IDLE_TIMEOUT`]; keep it above the idle
     /// timeout of a load balancer in front. Applies to [`serve`](Self::serve).
     #[must_use]
     pub fn with_idle_timeout(self, timeout: Duration) -> Self {
@@ -109,5 +116,16 @@ impl EventsApiListener {
     #[must_use]
     pub fn with_interactive_wait(self, wait: Duration) -> Self {
         self.rebuild(|inner| inner.limits.interactive_wait = wait)
+    }
+}
+
+/// `read` if it completes within `limit`. A body has usually arrived with
+/// its head, so it is tried once first: only one still on its way costs a
+/// timer.
+pub(crate) async fn within<F: Future>(limit: Duration, read: F) -> Result<F::Output, Elapsed> {
+    let mut read = std::pin::pin!(read);
+    match read.as_mut().now_or_never() {
+        Some(done) => Ok(done),
+        None => tokio::time::timeout(limit, read).await,
     }
 }

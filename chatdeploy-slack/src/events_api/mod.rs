@@ -265,7 +265,7 @@ impl Inner {
             return Reply::Status(StatusCode::PAYLOAD_TOO_LARGE);
         }
         let read = axum::body::to_bytes(body, self.limits.body_limit);
-        match tokio::time::timeout(self.limits.body_timeout, read).await {
+        match limits::within(self.limits.body_timeout, read).await {
             Ok(Ok(body)) => self.deliver(route, &parts.headers, &body).await,
             Ok(Err(_)) => Reply::Status(StatusCode::PAYLOAD_TOO_LARGE),
             Err(_) => Reply::Status(StatusCode::REQUEST_TIMEOUT),

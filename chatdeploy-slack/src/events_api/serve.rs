@@ -28,6 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{self, Activity, Watched};
+use super::limits::within;
 use super::{EventsApiListener, Inner, Reply, Route};
 use crate::backlog::Throttled;
 
@@ -105,7 +106,7 @@ impl EventsApiListener {
     }
 
     /// Serves one connection in its own task, holding `permit` until it
-    /// ends.
+    /// ends, with a watchdog task beside it for its timeouts.
     fn spawn_connection(
         &self,
         stream: TcpStream,
@@ -139,17 +140,20 @@ impl EventsApiListener {
             service,
         );
         let connection = graceful.watch(connection);
-        let limits = self.inner.limits;
-        tokio::spawn(async move {
-            conn::drive(
-                connection,
-                &activity,
-                limits.idle_timeout,
-                limits.header_timeout,
-            )
-            .await;
+        let task = tokio::spawn(async move {
+            // A peer closing its connection is not the listener's error.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
             drop(permit);
         });
+        let limits = self.inner.limits;
+        tokio::spawn(conn::watch(
+            task,
+            activity,
+            limits.idle_timeout,
+            limits.header_timeout,
+        ));
     }
 }
 
@@ -172,7 +176,7 @@ async fn answer(
         return Ok(status(StatusCode::PAYLOAD_TOO_LARGE));
     }
     let limits = inner.limits;
-    let collected = tokio::time::timeout(
+    let collected = within(
         limits.body_timeout,
         Limited::new(body, limits.body_limit).collect(),
     )
