@@ -486,6 +486,17 @@ pub async fn perform(bot: &impl Bot, act: Act, execution: &str) {
         }
         Act::TwoApprovals => {
             bot.click(BOB, "chatdeploy_approve", &deployment, &ts).await;
+            // People click seconds apart; a click is acknowledged before it
+            // is recorded, so wait for Bob's to show before Carol's, or the
+            // expected order "Bob, Carol" would be a race.
+            let start = Instant::now();
+            while !channel_text(bot.slack()).contains("Approvals in chat: 1 of 2") {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "Bob's approval never showed"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             bot.click(CAROL, "chatdeploy_approve", &deployment, &ts)
                 .await;
         }
