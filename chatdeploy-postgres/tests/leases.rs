@@ -466,23 +466,33 @@ async fn a_takeover_fences_out_the_old_owners_writes_in_flight() {
             .unwrap()
             .unwrap();
         // A writes as fast as it can, its clock still inside its lease.
+        let wrote = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let writer = {
             let a = Arc::clone(&a);
             let id = record.id.clone();
+            let wrote = Arc::clone(&wrote);
             tokio::spawn(async move {
                 let mut written = Vec::new();
                 loop {
                     let mut current = a.deployment(&id).await.unwrap().unwrap();
                     current.failure = Some(format!("write {}", current.revision));
                     match a.update_fenced(&current, &lease, now).await {
-                        Ok(saved) => written.push(saved.revision),
+                        Ok(saved) => {
+                            written.push(saved.revision);
+                            wrote.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         Err(StateError::LeaseLost { .. }) => return written,
                         Err(other) => panic!("{other}"),
                     }
                 }
             })
         };
-        tokio::time::sleep(Duration::from_millis(5 + 3 * u64::try_from(round).unwrap())).await;
+        // Take over mid-stream: after A's first write (a loaded machine may
+        // schedule A late), then a little later each round.
+        while wrote.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(3 * u64::try_from(round).unwrap())).await;
         // B's clock says the lease lapsed: it takes over, then reads.
         let lapsed = now + chrono::Duration::seconds(31);
         let taken = b
