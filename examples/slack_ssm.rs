@@ -8,9 +8,11 @@
 //! Slack tokens come from the environment: `SLACK_BOT_TOKEN`, plus
 //! `SLACK_APP_TOKEN` for Socket Mode (the default) or `SLACK_SIGNING_SECRET`
 //! with `--listen ADDR` for the Events API. AWS comes from the default
-//! credential chain and region. State is kept in SQLite (`--state`), the
-//! audit log in a JSONL file (`--audit`); SIGINT/SIGTERM stop the bot and
-//! releases in flight are resumed on the next start.
+//! credential chain and region. State is kept in SQLite (`--state FILE`, one
+//! process) or PostgreSQL (`--state postgres://…`, any number of replicas),
+//! the audit log in a JSONL file or the same database (`--audit`);
+//! SIGINT/SIGTERM stop the bot and releases in flight are resumed on the next
+//! start, or taken over by another replica.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,13 +22,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use chatdeploy::aws::SsmBackend;
 use chatdeploy::core::Catalog;
-use chatdeploy::core::audit::{FanOutAuditSink, JsonlAuditSink, TracingAuditSink};
+use chatdeploy::core::audit::{AuditSink, FanOutAuditSink, JsonlAuditSink, TracingAuditSink};
 use chatdeploy::core::backend::{BackendError, DeployBackend};
 use chatdeploy::core::chat::EventHandler;
 use chatdeploy::core::engine::{Engine, PollPolicy};
 use chatdeploy::core::preflight;
+use chatdeploy::core::state::StateStore;
 use chatdeploy::slack::{EventsApiListener, SlackSurface, SocketModeListener};
 use chatdeploy::sqlite::SqliteStateStore;
+use chatdeploy_postgres::{PostgresAuditSink, PostgresStateStore};
 use clap::{Parser, ValueEnum};
 
 /// Slack-first production releases on AWS SSM Automation.
@@ -43,12 +47,18 @@ struct Args {
     /// Check the configuration, AWS and Slack, then exit.
     #[arg(long)]
     check: bool,
-    /// The SQLite database holding releases in flight, locks and history.
+    /// Where releases in flight, locks and history are kept: a SQLite file
+    /// (one process only) or a `postgres://` URL (shared by replicas).
     #[arg(long, default_value = "chatdeploy.db")]
-    state: PathBuf,
-    /// The audit log (JSON Lines, appended and fsynced).
+    state: String,
+    /// The audit log: a JSON Lines file (appended and fsynced) or a
+    /// `postgres://` URL.
     #[arg(long, default_value = "audit.jsonl")]
-    audit: PathBuf,
+    audit: String,
+    /// This process's name among replicas, shown as the owner of the
+    /// releases it runs (default: host name and process ID).
+    #[arg(long)]
+    replica_id: Option<String>,
     /// How logs are written (level from RUST_LOG).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -353,9 +363,9 @@ fn polling(waiting: std::time::Duration) -> PollPolicy {
 async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&args.config)?;
     // Bad state stops the start with its own message; nothing is reset.
-    let state = SqliteStateStore::open(&args.state)?;
+    let (state, audit) = open_stores(&args.state, &args.audit).await?;
     let audit = FanOutAuditSink::new()
-        .with_sink(Arc::new(JsonlAuditSink::open(&args.audit)?))
+        .with_sink(audit)
         .with_sink(Arc::new(TracingAuditSink));
     let slack = Arc::new(SlackSurface::from_env()?);
     let bot = slack.auth_test().await.map_err(|error| {
@@ -371,7 +381,8 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
         .with_chat(slack)
         .with_backend(Arc::new(backend))
         .with_audit(Arc::new(audit))
-        .with_state(Arc::new(state))
+        .with_state(state)
+        .with_replica_id(args.replica_id.clone().unwrap_or_else(default_replica_id))
         .with_polling(polling(args.poll_waiting))
         .build()?;
     let resumed = engine.resume().await?;
@@ -410,6 +421,46 @@ async fn serve(args: &Args, transport: Transport) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped; releases in flight resume on the next start");
     Ok(ExitCode::SUCCESS)
+}
+
+fn is_postgres(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
+}
+
+/// The state store and audit sink `--state` and `--audit` name.
+async fn open_stores(
+    state: &str,
+    audit: &str,
+) -> anyhow::Result<(Arc<dyn StateStore>, Arc<dyn AuditSink>)> {
+    if is_postgres(state) {
+        let store = PostgresStateStore::connect(state).await?;
+        let sink: Arc<dyn AuditSink> = if audit == state {
+            Arc::new(store.audit_sink())
+        } else if is_postgres(audit) {
+            Arc::new(PostgresAuditSink::connect(audit).await?)
+        } else {
+            Arc::new(JsonlAuditSink::open(Path::new(audit))?)
+        };
+        return Ok((Arc::new(store), sink));
+    }
+    let store = SqliteStateStore::open(Path::new(state))?;
+    let sink: Arc<dyn AuditSink> = if is_postgres(audit) {
+        Arc::new(PostgresAuditSink::connect(audit).await?)
+    } else {
+        Arc::new(JsonlAuditSink::open(Path::new(audit))?)
+    };
+    Ok((Arc::new(store), sink))
+}
+
+/// `host-pid`: unique among live replicas, readable in the owner column.
+fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| env("HOSTNAME"))
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "chatdeploy".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use chatdeploy_core::audit::AuditError;
 use chatdeploy_core::state::StateError;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_postgres::config::Host;
 
+use crate::changes::Listener;
 use crate::error::{DecodeError, OpError, OpenStoreError, Target};
 use crate::tls::TlsSettings;
 use crate::{PostgresStateStore, schema, url};
@@ -269,14 +270,37 @@ impl PostgresStoreBuilder {
             .copied()
             .unwrap_or(self.connect_timeout);
         let target = target(&config, &self.schema, self.pool_size);
+        let connector = tls.connector()?;
+        // The listener of the change feed connects like the pool does.
+        let listener = Listener::new(
+            config.clone(),
+            connector.clone(),
+            &target,
+            connect_timeout,
+            self.operation_timeout,
+        );
         let manager = Manager::from_config(
             config,
-            tls.connector()?,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // Every pooled connection names this store as the writer of what
+        // it writes (see the migration's trigger), so that its own change
+        // feed can skip its own writes. `Fast` recycling keeps the setting.
+        let set_writer: Arc<str> =
+            format!("SET {} = '{}'", schema::WRITER_SETTING, listener.writer()).into();
         let pool = Pool::builder(manager)
+            .post_create(Hook::async_fn(move |client, _| {
+                let set_writer = Arc::clone(&set_writer);
+                Box::pin(async move {
+                    client
+                        .batch_execute(&set_writer)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
             .max_size(self.pool_size)
             .runtime(Runtime::Tokio1)
             .create_timeout(Some(connect_timeout))
@@ -304,6 +328,7 @@ impl PostgresStoreBuilder {
         Ok(Database {
             sql: Sql::new(&target.schema),
             pool,
+            listener: Arc::new(listener),
             target,
             connect_timeout,
             operation_timeout: self.operation_timeout,
@@ -362,6 +387,8 @@ fn target(config: &tokio_postgres::Config, schema: &str, pool_size: usize) -> Ta
 #[derive(Debug)]
 pub(crate) struct Database {
     pool: Pool,
+    /// What the change feeds connect with, and this store's writer ID.
+    pub(crate) listener: Arc<Listener>,
     pub(crate) target: Target,
     pub(crate) sql: Sql,
     connect_timeout: Duration,
@@ -404,9 +431,10 @@ impl Database {
     }
 
     /// Closes the pool: idle connections are closed, and every later
-    /// operation fails.
+    /// operation fails. Change feeds end too.
     pub(crate) fn close(&self) {
         self.pool.close();
+        self.listener.close();
     }
 }
 
@@ -426,6 +454,11 @@ pub(crate) struct Sql {
     pub(crate) in_flight: String,
     pub(crate) append_history: String,
     pub(crate) history: String,
+    pub(crate) claim: String,
+    pub(crate) renew: String,
+    pub(crate) release_lease: String,
+    pub(crate) update_fenced: String,
+    pub(crate) claimable: String,
     pub(crate) insert_audit: String,
     pub(crate) audit_all: String,
     pub(crate) audit_for: String,
@@ -486,6 +519,51 @@ impl Sql {
             history: format!(
                 "SELECT record::text, deployment FROM {s}.history WHERE service = $1 \
                  ORDER BY ended_at DESC, seq LIMIT $2"
+            ),
+            // One round trip: a free, lapsed or own lease is taken (the
+            // fence grows unless the holder renews a current lease of its
+            // own); another owner's current lease returns no row.
+            claim: format!(
+                "INSERT INTO {s}.leases AS l (deployment, owner, fence, expires_at) \
+                 VALUES ($1, $2, 1, $4) \
+                 ON CONFLICT (deployment) DO UPDATE SET owner = EXCLUDED.owner, \
+                 fence = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > $3 \
+                         THEN l.fence ELSE l.fence + 1 END, \
+                 expires_at = EXCLUDED.expires_at \
+                 WHERE l.owner IS NULL OR l.expires_at <= $3 OR l.owner = EXCLUDED.owner \
+                 RETURNING l.fence, l.expires_at"
+            ),
+            renew: format!(
+                "UPDATE {s}.leases SET expires_at = $5 \
+                 WHERE deployment = $1 AND owner = $2 AND fence = $3 AND expires_at > $4 \
+                 RETURNING expires_at"
+            ),
+            release_lease: format!(
+                "UPDATE {s}.leases SET owner = NULL \
+                 WHERE deployment = $1 AND owner = $2 AND fence = $3"
+            ),
+            // One round trip: `update_deployment` only while the lease is
+            // current, and what was missing (lease, revision or release).
+            // `FOR SHARE` orders it with a concurrent claim: a takeover
+            // committed first is seen, one committing later waits.
+            update_fenced: format!(
+                "WITH lease AS (\
+                   SELECT 1 FROM {s}.leases WHERE deployment = $1 AND owner = $8 \
+                   AND fence = $9 AND expires_at > $10 FOR SHARE), \
+                 updated AS (\
+                   UPDATE {s}.deployments SET service = $2, finalized = $3, requested_at = $4, \
+                   revision = $5, record = $6::text::jsonb \
+                   WHERE id = $1 AND revision = $7 AND EXISTS (SELECT 1 FROM lease) \
+                   RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM updated), EXISTS (SELECT 1 FROM lease), \
+                        EXISTS (SELECT 1 FROM {s}.deployments WHERE id = $1)"
+            ),
+            // Walks the in-flight index, probing each release's lease by
+            // its primary key.
+            claimable: format!(
+                "SELECT d.id FROM {s}.deployments d LEFT JOIN {s}.leases l ON l.deployment = d.id \
+                 WHERE NOT d.finalized AND (l.owner IS NULL OR l.expires_at <= $1 OR l.owner = $2) \
+                 ORDER BY d.requested_at, d.id"
             ),
             insert_audit: format!(
                 "INSERT INTO {s}.audit (id, at, action, deployment, record) \
@@ -558,6 +636,11 @@ pub(crate) fn decode_rows<T: DeserializeOwned>(
 /// A revision as PostgreSQL's `bigint`.
 pub(crate) fn to_i64(value: u64) -> Result<i64, OpError> {
     i64::try_from(value).map_err(|_| OpError::Range(format!("revision {value} does not fit")))
+}
+
+/// A stored fence (`bigint`, at least 1) as the lease's.
+pub(crate) fn fence_from_i64(value: i64) -> Result<u64, OpError> {
+    u64::try_from(value).map_err(|_| OpError::Range(format!("stored fence {value} is negative")))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chatdeploy_core::audit::AuditError;
 use chatdeploy_core::state::StateError;
-use deadpool_postgres::{PoolError, TimeoutType};
+use deadpool_postgres::{HookError, PoolError, TimeoutType};
 use tokio_postgres::error::SqlState;
 
 /// A boxed underlying error.
@@ -348,7 +348,9 @@ impl Target {
         wait_timeout: Duration,
     ) -> Failure {
         match error {
-            PoolError::Backend(e) => self.classify(e),
+            PoolError::Backend(e) | PoolError::PostCreateHook(HookError::Backend(e)) => {
+                self.classify(e)
+            }
             PoolError::Timeout(TimeoutType::Wait) => Failure {
                 kind: ConnectFailure::Timeout,
                 sentence: format!(
@@ -434,6 +436,8 @@ pub(crate) enum OpError {
     Range(String),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    #[error("the server closed the connection (restarted, or the session was terminated?)")]
+    Closed,
 }
 
 impl OpError {

@@ -8,6 +8,13 @@
 //! - **Shared safely.** Every operation is one statement (or one short
 //!   transaction), so revision-checked updates, locks and event
 //!   deduplication hold across every replica.
+//! - **Several replicas.** A release is acted on by the replica holding
+//!   its lease (owner, fence, expiry) in the `leases` table; fenced writes
+//!   fail once the lease lapsed or passed on. A trigger announces every
+//!   written release with `NOTIFY`, and
+//!   [`changes`](chatdeploy_core::state::StateStore::changes) turns other
+//!   replicas' announcements into a feed of release IDs (needs PostgreSQL
+//!   11 or newer).
 //! - **Own schema.** The tables live in a PostgreSQL schema of their own
 //!   (`chatdeploy` by default, see
 //!   [`with_schema`](PostgresStoreBuilder::with_schema)), created when
@@ -59,6 +66,7 @@
 //! ```
 
 mod audit;
+mod changes;
 mod db;
 mod error;
 mod schema;

@@ -22,7 +22,8 @@ pub(crate) const VERSION_TABLE: &str = "chatdeploy_schema";
 /// What the version table's `application` column holds.
 const APPLICATION: &str = "chatdeploy";
 
-/// The migrations, in order; `{s}` stands for the quoted schema name.
+/// The migrations, in order; `{s}` stands for the quoted schema name and
+/// `{channel}` for the schema's [change channel](change_channel).
 /// Append only; never edit a released one.
 const MIGRATIONS: &[&str] = &[
     // 1: state (events, locks, deployments, history) and the audit log.
@@ -69,10 +70,65 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_by_deployment ON {s}.audit (deployment, seq) WHERE deployment IS NOT NULL;
     "#,
+    // 2: leases (which replica acts on a release), and a notification on
+    // `{channel}` of every release written, naming the writing store
+    // (`chatdeploy.writer`, set on each of its pooled connections) so that
+    // a replica can skip its own.
+    r#"
+    CREATE TABLE {s}.leases (
+        deployment text PRIMARY KEY,
+        owner      text,
+        fence      bigint NOT NULL CHECK (fence >= 1),
+        expires_at timestamptz NOT NULL
+    );
+
+    CREATE FUNCTION {s}.notify_deployment_changed() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_catalog.pg_notify('{channel}', pg_catalog.json_build_object(
+            'writer', pg_catalog.current_setting('chatdeploy.writer', true),
+            'id', NEW.id)::text);
+        RETURN NULL;
+    END
+    $$;
+
+    CREATE TRIGGER deployments_notify AFTER INSERT OR UPDATE ON {s}.deployments
+        FOR EACH ROW EXECUTE FUNCTION {s}.notify_deployment_changed();
+    "#,
 ];
 
 /// The tables each version has (cumulative), checked on every start.
-const TABLES: &[&[&str]] = &[&["events", "locks", "deployments", "history", "audit"]];
+const TABLES: &[&[&str]] = &[
+    &["events", "locks", "deployments", "history", "audit"],
+    &[
+        "events",
+        "locks",
+        "deployments",
+        "history",
+        "audit",
+        "leases",
+    ],
+];
+
+/// The session setting naming the store that writes (a random ID per
+/// store, set on each of its pooled connections); the change notification
+/// carries it.
+pub(crate) const WRITER_SETTING: &str = "chatdeploy.writer";
+
+/// The `NOTIFY` channel of a schema's changes: `chatdeploy_changes_<schema>`,
+/// or, when that is longer than an identifier may be (63 bytes), the
+/// schema's first 27 characters and a hash of the whole name. The name is
+/// [`valid_name`], so the channel needs no escaping either.
+pub(crate) fn change_channel(schema: &str) -> String {
+    const PREFIX: &str = "chatdeploy_changes_";
+    let plain = format!("{PREFIX}{schema}");
+    if plain.len() <= 63 {
+        return plain;
+    }
+    let hash = fnv1a("chatdeploy-changes:", schema);
+    let head = schema.get(..27).unwrap_or(schema);
+    format!("{PREFIX}{head}_{hash:016x}")
+}
 
 /// The schema version this build writes.
 pub fn latest_version() -> i32 {
@@ -98,12 +154,17 @@ pub(crate) fn quoted(name: &str) -> String {
 /// The advisory lock key of a schema: FNV-1a over a fixed prefix and the
 /// name, the same in every replica.
 fn lock_key(schema: &str) -> i64 {
+    i64::from_ne_bytes(fnv1a("chatdeploy-schema:", schema).to_ne_bytes())
+}
+
+/// FNV-1a over `prefix` and `name`.
+fn fnv1a(prefix: &str, name: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "chatdeploy-schema:".bytes().chain(schema.bytes()) {
+    for byte in prefix.bytes().chain(name.bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    i64::from_ne_bytes(hash.to_ne_bytes())
+    hash
 }
 
 /// Checks the schema and brings it to [`latest_version`] in one
@@ -250,7 +311,10 @@ pub(crate) async fn prepare(
                 to = index + 1,
                 "migrating the chatdeploy PostgreSQL schema"
             );
-            tx.batch_execute(&migration.replace("{s}", &s))
+            let sql = migration
+                .replace("{s}", &s)
+                .replace("{channel}", &change_channel(schema));
+            tx.batch_execute(&sql)
                 .await
                 .map_err(|e| fail(&format!("applying migration {}", index + 1), e))?;
         }
@@ -300,6 +364,34 @@ mod tests {
     #[test]
     fn every_version_lists_its_tables() {
         assert_eq!(TABLES.len(), MIGRATIONS.len());
-        assert_eq!(latest_version(), 1);
+        assert_eq!(latest_version(), 2);
+        for pair in TABLES.windows(2) {
+            assert!(pair[0].iter().all(|t| pair[1].contains(t)), "cumulative");
+        }
+    }
+
+    #[test]
+    fn change_channels_are_identifiers_per_schema() {
+        assert_eq!(
+            change_channel("chatdeploy"),
+            "chatdeploy_changes_chatdeploy"
+        );
+        let long = "a".repeat(63);
+        let longer = format!("{}b", "a".repeat(62));
+        for schema in [
+            "chatdeploy",
+            &"x".repeat(44),
+            &"x".repeat(45),
+            &long,
+            &longer,
+        ] {
+            let channel = change_channel(schema);
+            assert!(channel.len() <= 63, "{channel}");
+            assert!(valid_name(&channel), "{channel}");
+            assert_eq!(channel, change_channel(schema), "stable");
+        }
+        assert_ne!(change_channel(&long), change_channel(&longer));
+        assert!(change_channel(&long).starts_with("chatdeploy_changes_aaaa"));
+        assert_eq!(change_channel(&"x".repeat(44)).len(), 63);
     }
 }

@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chatdeploy_core::ids::{DeploymentId, EventId};
 use chatdeploy_core::state::{
-    DeploymentRecord, LockAttempt, LockHolder, ReleaseRecord, ServiceLock, StateError, StateStore,
+    ChangeFeed, DeploymentRecord, Lease, LockAttempt, LockHolder, ReleaseRecord, ServiceLock,
+    StateError, StateStore,
 };
 use chrono::{DateTime, Utc};
 
-use crate::db::{Database, decode, decode_rows, encode, to_i64};
+use crate::db::{Database, decode, decode_rows, encode, fence_from_i64, to_i64};
 use crate::error::{OpError, OpenStoreError};
 use crate::{PostgresAuditSink, PostgresStoreBuilder};
 
@@ -39,6 +40,27 @@ const SWEEP_BATCH: i64 = 1024;
 ///   the table holds the live IDs plus a bounded backlog, and no caller
 ///   waits for a sweep. [`sweep_expired_events`](Self::sweep_expired_events)
 ///   deletes them all now.
+/// - **Leases for several replicas**, in the `leases` table (one row per
+///   release that ever had one; its fence only grows; `owner` is NULL once
+///   given up), each operation one statement compared against the
+///   caller's `now`, never the server's clock:
+///   [`claim`](StateStore::claim) is an `INSERT … ON CONFLICT … DO UPDATE
+///   … WHERE` free, lapsed or own; [`renew`](StateStore::renew) and
+///   [`release_lease`](StateStore::release_lease) are `UPDATE`s matching
+///   owner and fence; [`update_fenced`](StateStore::update_fenced) is the
+///   revision-checked `UPDATE` with the lease check in the same statement
+///   (the lease row locked `FOR SHARE`, so a takeover either committed
+///   before it and wins, or waits for it); [`claimable`](StateStore::claimable)
+///   is one `LEFT JOIN` over the in-flight index.
+/// - **A change feed** ([`changes`](StateStore::changes)): every insert or
+///   update of a release is announced with `NOTIFY` on
+///   [`change_channel`](Self::change_channel) by a trigger, naming the
+///   writing store; each feed listens on a connection of its own (with the
+///   pool's TLS settings), leaves out this store's own writes, holds at
+///   most 1,024 IDs (dropping newer ones when the engine lags), reconnects
+///   with backoff when its connection drops (what changed meanwhile is not
+///   announced: the engine's polling is the fallback), and ends when its
+///   receiver is dropped or the store closed.
 /// - **Fails closed**: when the database cannot be reached or answers with
 ///   an error, every operation returns [`StateError::Unavailable`] with a
 ///   sentence saying what to fix; after 10 s (see
@@ -92,6 +114,14 @@ impl PostgresStateStore {
     /// The PostgreSQL schema holding the tables.
     pub fn schema(&self) -> &str {
         &self.db.target.schema
+    }
+
+    /// The `NOTIFY` channel this schema's release changes are sent on
+    /// (`chatdeploy_changes_<schema>`, shortened with a hash when the
+    /// schema's name is long); what [`changes`](StateStore::changes)
+    /// listens to, and what `LISTEN` shows in `pg_stat_activity`.
+    pub fn change_channel(&self) -> &str {
+        self.db.listener.channel()
     }
 
     /// The server, as `user@host:port/database` (never the password).
@@ -160,6 +190,23 @@ async fn sweep_batch(db: &Database, now: DateTime<Utc>) -> Result<u64, OpError> 
         Ok(client.execute(&statement, &[&now, &SWEEP_BATCH]).await?)
     })
     .await
+}
+
+/// `now + ttl`, saturating instead of overflowing.
+fn expiry(now: DateTime<Utc>, ttl: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The error of a renewal or fenced write with a lease that is not the
+/// release's current one.
+fn lease_lost(lease: &Lease) -> StateError {
+    StateError::LeaseLost {
+        deployment: lease.deployment.clone(),
+        owner: lease.owner.clone(),
+    }
 }
 
 async fn read_lock(db: &Database, service: &str) -> Result<Option<ServiceLock>, OpError> {
@@ -344,6 +391,195 @@ impl StateStore for PostgresStateStore {
                 deployment: record.id.clone(),
             }),
         }
+    }
+
+    async fn claim(
+        &self,
+        deployment: &DeploymentId,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StateError> {
+        let db = &self.db;
+        let expires_at = expiry(now, ttl);
+        db.timed(async {
+            let client = db.client().await?;
+            let statement = client.prepare_cached(&db.sql.claim).await?;
+            let row = client
+                .query_opt(
+                    &statement,
+                    &[&deployment.as_str(), &owner, &now, &expires_at],
+                )
+                .await?;
+            row.map(|row| {
+                Ok(Lease {
+                    deployment: deployment.clone(),
+                    owner: owner.to_owned(),
+                    fence: fence_from_i64(row.try_get(0)?)?,
+                    expires_at: row.try_get(1)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+        .map_err(|e| db.state_error("claiming a release's lease", e))
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StateError> {
+        let db = &self.db;
+        // A fence beyond bigint was never granted.
+        let Ok(fence) = i64::try_from(lease.fence) else {
+            return Err(lease_lost(lease));
+        };
+        let expires_at = expiry(now, ttl);
+        let renewed = db
+            .timed(async {
+                let client = db.client().await?;
+                let statement = client.prepare_cached(&db.sql.renew).await?;
+                let row = client
+                    .query_opt(
+                        &statement,
+                        &[
+                            &lease.deployment.as_str(),
+                            &lease.owner,
+                            &fence,
+                            &now,
+                            &expires_at,
+                        ],
+                    )
+                    .await?;
+                row.map(|row| row.try_get::<_, DateTime<Utc>>(0))
+                    .transpose()
+                    .map_err(OpError::from)
+            })
+            .await
+            .map_err(|e| db.state_error("renewing a release's lease", e))?;
+        match renewed {
+            Some(expires_at) => Ok(Lease {
+                expires_at,
+                ..lease.clone()
+            }),
+            None => Err(lease_lost(lease)),
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError> {
+        let db = &self.db;
+        let Ok(fence) = i64::try_from(lease.fence) else {
+            return Ok(());
+        };
+        db.timed(async {
+            let client = db.client().await?;
+            let statement = client.prepare_cached(&db.sql.release_lease).await?;
+            client
+                .execute(
+                    &statement,
+                    &[&lease.deployment.as_str(), &lease.owner, &fence],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| db.state_error("giving up a release's lease", e))
+    }
+
+    async fn update_fenced(
+        &self,
+        record: &DeploymentRecord,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> Result<DeploymentRecord, StateError> {
+        let db = &self.db;
+        if lease.deployment != record.id {
+            return Err(lease_lost(lease));
+        }
+        let Ok(fence) = i64::try_from(lease.fence) else {
+            return Err(lease_lost(lease));
+        };
+        let mut updated = record.clone();
+        let (won, leased, exists) = db
+            .timed(async {
+                updated.revision = record
+                    .revision
+                    .checked_add(1)
+                    .ok_or_else(|| OpError::Range("revision overflow".to_owned()))?;
+                let json = encode(&updated)?;
+                let expected = to_i64(record.revision)?;
+                let next = to_i64(updated.revision)?;
+                let client = db.client().await?;
+                let statement = client.prepare_cached(&db.sql.update_fenced).await?;
+                let row = client
+                    .query_one(
+                        &statement,
+                        &[
+                            &record.id.as_str(),
+                            &record.service,
+                            &record.finalized,
+                            &record.requested_at,
+                            &next,
+                            &json,
+                            &expected,
+                            &lease.owner,
+                            &fence,
+                            &now,
+                        ],
+                    )
+                    .await?;
+                Ok((
+                    row.try_get::<_, bool>(0)?,
+                    row.try_get::<_, bool>(1)?,
+                    row.try_get::<_, bool>(2)?,
+                ))
+            })
+            .await
+            .map_err(|e| db.state_error("updating a release under its lease", e))?;
+        match (won, leased, exists) {
+            (true, _, _) => Ok(updated),
+            (false, false, _) => Err(lease_lost(lease)),
+            (false, true, true) => Err(StateError::Conflict {
+                deployment: record.id.clone(),
+                expected: record.revision,
+            }),
+            (false, true, false) => Err(StateError::NotFound {
+                deployment: record.id.clone(),
+            }),
+        }
+    }
+
+    async fn claimable(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentId>, StateError> {
+        let db = &self.db;
+        db.timed(async {
+            let client = db.client().await?;
+            let statement = client.prepare_cached(&db.sql.claimable).await?;
+            let rows = client.query(&statement, &[&now, &owner]).await?;
+            rows.iter()
+                .map(|row| Ok(DeploymentId::new(row.try_get::<_, &str>(0)?)))
+                .collect()
+        })
+        .await
+        .map_err(|e| db.state_error("reading the releases to take over", e))
+    }
+
+    /// A feed of the releases other stores (other replicas, or anything
+    /// else writing the schema) inserted or updated; this store's own
+    /// writes are left out. See the feed's behaviour on
+    /// [`PostgresStateStore`].
+    async fn changes(&self) -> Result<Option<ChangeFeed>, StateError> {
+        self.db
+            .listener
+            .start()
+            .await
+            .map(Some)
+            .map_err(|e| self.db.state_error("listening for release changes", e))
     }
 
     async fn deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StateError> {

@@ -57,6 +57,7 @@ async fn a_fresh_schema_is_created_and_reopening_changes_nothing() {
             "deployments",
             "events",
             "history",
+            "leases",
             "locks"
         ]
     );
@@ -87,6 +88,68 @@ async fn a_fresh_schema_is_created_and_reopening_changes_nothing() {
         version(&admin, db.schema()).await,
         [("chatdeploy".to_owned(), schema_version())]
     );
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_version_1_schema_is_migrated_to_leases_and_change_notifications() {
+    let db = db_or_skip!("a_version_1_schema_is_migrated");
+    let admin = db.admin().await;
+    let s = db.schema();
+    // A schema as version 1 left it: migration 2's objects undone.
+    let store = db.store().await;
+    let record = contract::sample_deployment("d-v1", "app", 0);
+    store.create_deployment(&record).await.unwrap();
+    drop(store);
+    admin
+        .batch_execute(&format!(
+            "DROP TRIGGER deployments_notify ON \"{s}\".deployments; \
+             DROP FUNCTION \"{s}\".notify_deployment_changed(); \
+             DROP TABLE \"{s}\".leases; \
+             UPDATE \"{s}\".chatdeploy_schema SET version = 1;"
+        ))
+        .await
+        .unwrap();
+    assert!(!tables(&admin, s).await.contains(&"leases".to_owned()));
+
+    let store = db.store().await;
+    assert_eq!(
+        version(&admin, s).await,
+        [("chatdeploy".to_owned(), schema_version())]
+    );
+    assert_eq!(schema_version(), 2);
+    assert!(tables(&admin, s).await.contains(&"leases".to_owned()));
+    let triggers: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = 'deployments' AND t.tgname = 'deployments_notify'",
+            &[&s],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(triggers, 1);
+    // The release written under version 1 is kept, and can be leased.
+    assert_eq!(
+        store.deployment(&record.id).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(
+        store.claimable("replica-a", Utc::now()).await.unwrap(),
+        std::slice::from_ref(&record.id)
+    );
+    let lease = store
+        .claim(
+            &record.id,
+            "replica-a",
+            Utc::now(),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.fence, 1);
     db.cleanup().await;
 }
 

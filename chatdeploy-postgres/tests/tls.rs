@@ -183,3 +183,45 @@ async fn verify_full_refuses_a_certificate_it_cannot_trust_or_another_name() {
     store.locks().await.unwrap();
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_change_feed_connects_with_the_pools_tls_settings() {
+    let Some((db, ca)) = setup("the_change_feed_uses_tls") else {
+        return;
+    };
+    let writer = db.store().await;
+    for (query, expected) in [
+        (format!("sslmode=verify-full&sslrootcert={ca}"), true),
+        ("sslmode=disable".to_owned(), false),
+    ] {
+        let store = db
+            .builder()
+            .with_url(with_host(db.url(), "localhost", &query))
+            .build()
+            .await
+            .unwrap();
+        let mut feed = store.changes().await.unwrap().unwrap();
+        let listen = format!("LISTEN \"{}\"", store.change_channel());
+        let tls: Vec<bool> = db
+            .admin()
+            .await
+            .query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.query = $1",
+                &[&listen],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(tls, [expected], "{query}");
+        let record = contract::sample_deployment(&format!("d-tls-{expected}"), "app", 0);
+        writer.create_deployment(&record).await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(1), feed.recv())
+            .await
+            .unwrap();
+        assert_eq!(got, Some(record.id), "{query}");
+    }
+    db.cleanup().await;
+}

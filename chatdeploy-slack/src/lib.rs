@@ -8,6 +8,7 @@
 //! holds no parsing or policy logic. With feature `fake`, [`fake`] has
 //! loopback fakes of the Web API and the Socket Mode server.
 
+mod backlog;
 pub mod blocks;
 mod client;
 mod events_api;
@@ -20,8 +21,12 @@ mod surface;
 #[cfg(feature = "fake")]
 pub mod fake;
 
+pub use backlog::DEFAULT_MAX_IN_FLIGHT;
 pub use client::{BuildError, SLACK_API_URL};
-pub use events_api::{DEFAULT_BODY_LIMIT, EventsApiListener};
+pub use events_api::{
+    DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_INTERACTIVE_WAIT, DEFAULT_MAX_CONNECTIONS, EventsApiListener,
+};
 pub use ids::SlackIdentities;
 pub use socket_mode::{SocketModeError, SocketModeListener};
 pub use surface::{

@@ -1,5 +1,6 @@
 //! The Socket Mode listener: `apps.connections.open` with the app token, a
-//! websocket, an ack for every envelope at once, the engine's work spawned,
+//! websocket, an ack for every envelope as soon as its event is with the
+//! engine, the engine's work spawned (a bounded number at once),
 //! redeliveries dropped, reconnects on `disconnect` and on errors.
 
 use std::future::Future;
@@ -12,8 +13,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use crate::backlog::{Backlog, DEFAULT_MAX_IN_FLIGHT};
 use crate::client::{self, BuildError, SLACK_API_URL};
 use crate::inbound::{Dedupe, MalformedPayload, Translator};
 
@@ -36,6 +39,16 @@ pub enum SocketModeError {
 
 /// Receives Slack events over Socket Mode and hands them to an [`EventHandler`].
 ///
+/// At most [`with_max_in_flight`](Self::with_max_in_flight) events are with
+/// the engine at once. When that many are, the listener waits for room
+/// before it takes the next envelope (and reads nothing more meanwhile): an
+/// envelope is acked only once its event is with the engine, and one in
+/// hand is never dropped. Not acking it instead would leave it to Slack's
+/// few redeliveries, and a long enough overload would outlast them. If
+/// Slack's ack deadline passes while the listener waits, Slack sends the
+/// envelope again; the listener (or, on another connection, the engine's
+/// state store) drops that repeat.
+///
 /// ```no_run
 /// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::chat::EventHandler>) -> Result<(), chatdeploy_slack::SocketModeError> {
 /// chatdeploy_slack::SocketModeListener::new("xapp-…", engine)
@@ -50,6 +63,7 @@ pub struct SocketModeListener {
     handler: Arc<dyn EventHandler>,
     translator: Translator,
     dedupe: Dedupe,
+    backlog: Backlog,
     min_backoff: Duration,
     max_backoff: Duration,
 }
@@ -74,9 +88,20 @@ struct Envelope<'a> {
     retry_attempt: Option<u32>,
 }
 
-enum Next {
+/// What an envelope asks of the connection.
+enum Step {
+    /// Nothing to send.
     Continue,
+    /// Slack asks for a new connection.
     Reconnect,
+    /// Ack at once: nothing for the engine, or a repeat.
+    Ack(String),
+    /// Hand the event to the engine, then ack.
+    Handle {
+        ack: String,
+        envelope_id: String,
+        event: ChatEvent,
+    },
 }
 
 impl SocketModeListener {
@@ -88,6 +113,7 @@ impl SocketModeListener {
             handler,
             translator: Translator::default(),
             dedupe: Dedupe::default(),
+            backlog: Backlog::new(DEFAULT_MAX_IN_FLIGHT),
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
         }
@@ -104,6 +130,15 @@ impl SocketModeListener {
     #[must_use]
     pub fn with_bot_user(mut self, user: impl Into<String>) -> Self {
         self.translator = Translator::new(Some(user.into()));
+        self
+    }
+
+    /// How many events may be with the engine at once (at least one);
+    /// beyond it the listener waits for room before taking the next
+    /// envelope. Default [`DEFAULT_MAX_IN_FLIGHT`].
+    #[must_use]
+    pub fn with_max_in_flight(mut self, events: usize) -> Self {
+        self.backlog = Backlog::new(events);
         self
     }
 
@@ -199,16 +234,37 @@ impl SocketModeListener {
             };
             match frame {
                 Some(Ok(WsMessage::Text(text))) => {
-                    let (next, ack) = self.on_envelope(text.as_str(), backoff);
-                    if let Some(ack) = ack
-                        && let Err(err) = sink.send(WsMessage::text(ack)).await
-                    {
+                    let ack = match self.on_envelope(text.as_str(), backoff) {
+                        Step::Continue => continue,
+                        Step::Reconnect => {
+                            let _ = sink.close().await;
+                            return Some(false);
+                        }
+                        Step::Ack(ack) => ack,
+                        Step::Handle {
+                            ack,
+                            envelope_id,
+                            event,
+                        } => {
+                            // Unacked if shut down meanwhile: Slack sends it
+                            // to another connection.
+                            let admitted = tokio::select! {
+                                () = shutdown.as_mut() => {
+                                    let _ = sink.close().await;
+                                    return None;
+                                }
+                                permit = self.admit() => permit,
+                            };
+                            let Some(permit) = admitted else {
+                                return Some(true);
+                            };
+                            self.dispatch(&envelope_id, event, permit);
+                            ack
+                        }
+                    };
+                    if let Err(err) = sink.send(WsMessage::text(ack)).await {
                         tracing::warn!(error = %err, "Socket Mode ack failed");
                         return Some(true);
-                    }
-                    if let Next::Reconnect = next {
-                        let _ = sink.close().await;
-                        return Some(false);
                     }
                 }
                 Some(Ok(WsMessage::Ping(data))) => {
@@ -224,43 +280,68 @@ impl SocketModeListener {
         }
     }
 
-    /// Handles one envelope; returns what to do next and the ack to send.
-    fn on_envelope(&self, text: &str, backoff: &mut Duration) -> (Next, Option<String>) {
+    /// Reads one envelope; records nothing for an event the engine is to
+    /// handle (that waits for room, see [`dispatch`](Self::dispatch)).
+    fn on_envelope(&self, text: &str, backoff: &mut Duration) -> Step {
         let envelope: Envelope<'_> = match serde_json::from_str(text) {
             Ok(envelope) => envelope,
             Err(err) => {
                 tracing::warn!(error = %err, "unreadable Socket Mode message");
-                return (Next::Continue, None);
+                return Step::Continue;
             }
         };
         match &*envelope.kind {
             "hello" => {
                 *backoff = self.min_backoff;
-                return (Next::Continue, None);
+                return Step::Continue;
             }
-            "disconnect" => return (Next::Reconnect, None),
+            "disconnect" => return Step::Reconnect,
             _ => {}
         }
         let Some(envelope_id) = envelope.envelope_id.as_deref() else {
-            return (Next::Continue, None);
+            return Step::Continue;
         };
         let ack = serde_json::json!({ "envelope_id": envelope_id }).to_string();
-        if !self.dedupe.first_time(envelope_id) {
+        if self.dedupe.contains(envelope_id) {
             tracing::debug!(envelope_id, "Socket Mode redelivery dropped");
-            return (Next::Continue, Some(ack));
+            return Step::Ack(ack);
         }
         if envelope.retry_attempt.unwrap_or(0) > 0 {
             tracing::debug!(envelope_id, retry = ?envelope.retry_attempt, "Socket Mode retry");
         }
         let payload = envelope.payload.map_or("{}", RawValue::get);
         match self.translate(&envelope.kind, payload) {
-            Ok(Some(event)) => self.dispatch(event),
-            Ok(None) => {}
+            Ok(Some(event)) if self.dedupe.contains(event.id.as_str()) => {
+                tracing::debug!(event_id = %event.id, "Slack redelivery dropped");
+                self.dedupe.first_time(envelope_id);
+            }
+            Ok(Some(event)) => {
+                return Step::Handle {
+                    ack,
+                    envelope_id: envelope_id.to_owned(),
+                    event,
+                };
+            }
+            Ok(None) => {
+                self.dedupe.first_time(envelope_id);
+            }
             Err(err) => {
-                tracing::warn!(error = %err, kind = %envelope.kind, "unreadable Socket Mode payload")
+                self.dedupe.first_time(envelope_id);
+                tracing::warn!(error = %err, kind = %envelope.kind, "unreadable Socket Mode payload");
             }
         }
-        (Next::Continue, Some(ack))
+        Step::Ack(ack)
+    }
+
+    /// Room for one more event with the engine, waiting for it (with a log
+    /// line when it has to).
+    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        if let Some(permit) = self.backlog.try_admit() {
+            return Some(permit);
+        }
+        self.backlog
+            .refused("Socket Mode envelopes (waiting, not acked yet)");
+        self.backlog.admit().await
     }
 
     fn translate(&self, kind: &str, payload: &str) -> Result<Option<ChatEvent>, MalformedPayload> {
@@ -272,8 +353,13 @@ impl SocketModeListener {
         }
     }
 
-    fn dispatch(&self, event: ChatEvent) {
-        if !self.dedupe.first_time(event.id.as_str()) {
+    /// Records the envelope and the event as seen, now that the event has
+    /// room with the engine, and spawns the engine's work, holding `permit`
+    /// until it is done.
+    fn dispatch(&self, envelope_id: &str, event: ChatEvent, permit: OwnedSemaphorePermit) {
+        // Both are recorded, whichever is the repeat.
+        let new_envelope = self.dedupe.first_time(envelope_id);
+        if !(self.dedupe.first_time(event.id.as_str()) && new_envelope) {
             tracing::debug!(event_id = %event.id, "Slack redelivery dropped");
             return;
         }
@@ -281,6 +367,7 @@ impl SocketModeListener {
         tokio::spawn(async move {
             // Through the vtable: `Arc`'s forwarding impl would box the future twice.
             (*handler).handle(event).await;
+            drop(permit);
         });
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatdeploy_core::chat::ButtonAction;
-use chatdeploy_core::chat::{ChatEvent, ChatEventKind};
+use chatdeploy_core::chat::{ChatEvent, ChatEventKind, EventHandler};
 use chatdeploy_slack::fake::{FakeSlackApi, FakeSocketModeServer, payloads};
 use chatdeploy_slack::{SocketModeError, SocketModeListener};
-use support::Recorder;
+use support::{Gate, Recorder};
 use tokio::sync::oneshot;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -24,11 +24,20 @@ struct Running {
 }
 
 async fn start() -> Running {
+    let recorder = Recorder::new();
+    start_with(recorder.clone(), recorder, |listener| listener).await
+}
+
+async fn start_with(
+    handler: Arc<dyn EventHandler>,
+    recorder: Arc<Recorder>,
+    configure: impl FnOnce(SocketModeListener) -> SocketModeListener,
+) -> Running {
     let api = FakeSlackApi::start().await.unwrap();
     let server = FakeSocketModeServer::start().await.unwrap();
     api.set_socket_url(server.url());
-    let recorder = Recorder::new();
-    let listener = SocketModeListener::new("xapp-1-test", recorder.clone())
+    let listener = SocketModeListener::new("xapp-1-test", handler);
+    let listener = configure(listener)
         .with_api_url(api.api_url())
         .with_bot_user(api.bot_user())
         .with_reconnect_backoff(Duration::from_millis(20), Duration::from_millis(100));
@@ -174,4 +183,42 @@ async fn a_bot_token_is_refused_with_a_clear_error() {
         matches!(&err, SocketModeError::Refused { code } if code == "not_allowed_token_type"),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backlog_holds_the_next_envelope_unacked_until_there_is_room() {
+    let gate = Gate::new();
+    let run = start_with(gate.clone(), Recorder::new(), |listener| {
+        listener.with_max_in_flight(1)
+    })
+    .await;
+    let mention = |id: &str| {
+        payloads::event_callback(
+            id,
+            payloads::app_mention("U1", "C1", "<@U0DEPLOYBOT> status", "1.1"),
+        )
+    };
+    assert!(run.server.push_events_api("env-1", 0, mention("EvHeld")));
+    assert!(run.server.wait_for_acks(1, WAIT).await);
+    assert_eq!(gate.wait_for(1).await, ["EvHeld"]);
+
+    assert!(run.server.push_events_api("env-2", 0, mention("EvNext")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        run.server.acks(),
+        ["env-1"],
+        "not acked while there is no room"
+    );
+    assert_eq!(gate.ids(), ["EvHeld"]);
+
+    gate.release(2);
+    assert!(run.server.wait_for_acks(2, WAIT).await);
+    assert_eq!(run.server.acks(), ["env-1", "env-2"]);
+    assert_eq!(gate.wait_for(2).await, ["EvHeld", "EvNext"]);
+    // Slack's redelivery of an envelope acked late is still a repeat.
+    assert!(run.server.push_events_api("env-2", 1, mention("EvNext")));
+    assert!(run.server.wait_for_acks(3, WAIT).await);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(gate.ids(), ["EvHeld", "EvNext"]);
+    run.stop().await;
 }

@@ -6,6 +6,9 @@
 //! transactions, which take SQLite's write lock up front and so serialise
 //! with writers of other processes sharing the file. Reads use a small pool
 //! of further connections; in WAL mode they run beside the writer.
+//!
+//! Operations run on at most [`MAX_THREADS`] blocking threads per
+//! database at a time; the rest wait their turn as futures, not threads.
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -15,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::Semaphore;
 
 use crate::error::{OpError, OpenStateError};
 use crate::schema;
@@ -25,6 +29,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_FOR: Duration = Duration::from_secs(30);
 /// Idle read connections kept per database.
 const MAX_IDLE_READERS: usize = 4;
+/// Operations running at once per database, each on a blocking thread.
+/// SQLite writes one at a time, so more threads would only queue on the
+/// writer's lock, each a thread (a burst of events once took the process
+/// to 500 threads); as many as idle readers, so reads never open (and
+/// close) more connections than the pool keeps.
+const MAX_THREADS: usize = MAX_IDLE_READERS;
 
 /// An open, checked, migrated database.
 #[derive(Debug)]
@@ -38,6 +48,8 @@ pub(crate) struct Database {
     readers: Option<Mutex<Vec<Connection>>>,
     /// Inserts counted for the periodic sweep of expired rows.
     pub(crate) inserts: AtomicU64,
+    /// Room for [`MAX_THREADS`] operations at once.
+    threads: Arc<Semaphore>,
     /// The file, locked (`flock`) while this database is open for writing:
     /// one process at a time keeps its state here.
     _owner: Option<File>,
@@ -100,6 +112,7 @@ impl Database {
             writer: Mutex::new(writer),
             readers: Some(Mutex::new(Vec::new())),
             inserts: AtomicU64::new(0),
+            threads: Arc::new(Semaphore::new(MAX_THREADS)),
             _owner: Some(owner),
         })
     }
@@ -123,6 +136,7 @@ impl Database {
             writer: Mutex::new(reader),
             readers: None,
             inserts: AtomicU64::new(0),
+            threads: Arc::new(Semaphore::new(MAX_THREADS)),
             _owner: None,
         })
     }
@@ -139,6 +153,7 @@ impl Database {
             writer: Mutex::new(writer),
             readers: None,
             inserts: AtomicU64::new(0),
+            threads: Arc::new(Semaphore::new(MAX_THREADS)),
             _owner: None,
         })
     }
@@ -192,8 +207,9 @@ impl Database {
         out
     }
 
-    /// Runs a blocking database operation on tokio's blocking pool (or
-    /// inline when called outside a tokio runtime).
+    /// Runs a blocking database operation on tokio's blocking pool, at most
+    /// [`MAX_THREADS`] at once (or inline when called outside a tokio
+    /// runtime).
     pub(crate) async fn run<T, F>(self: &Arc<Self>, op: F) -> Result<T, OpError>
     where
         T: Send + 'static,
@@ -202,10 +218,19 @@ impl Database {
         if tokio::runtime::Handle::try_current().is_err() {
             return op(self);
         }
-        let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || op(&db))
+        let permit = Arc::clone(&self.threads)
+            .acquire_owned()
             .await
-            .map_err(|e| OpError::Task(e.to_string()))?
+            .map_err(|e| OpError::Task(e.to_string()))?;
+        let db = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            // Held by the thread, not the caller: a caller that gives up
+            // does not free the room while the thread still works.
+            let _permit = permit;
+            op(&db)
+        })
+        .await
+        .map_err(|e| OpError::Task(e.to_string()))?
     }
 }
 

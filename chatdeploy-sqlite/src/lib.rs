@@ -12,7 +12,10 @@
 //!   transaction, so revision-checked updates and service locks hold across
 //!   all of them. A busy database is waited for and retried; "database is
 //!   locked" never reaches a person.
-//! - **Off the async workers.** SQLite calls run on tokio's blocking pool.
+//! - **Off the async workers, on few threads.** SQLite calls run on
+//!   tokio's blocking pool, at most four at a time per database (SQLite
+//!   writes one at a time anyway); a burst of calls waits its turn without
+//!   a thread each.
 //! - **Versioned.** The schema version is kept in `PRAGMA user_version` and
 //!   migrated forward on open; a file from a newer chatdeploy is refused,
 //!   never downgraded.

@@ -486,6 +486,17 @@ pub async fn perform(bot: &impl Bot, act: Act, execution: &str) {
         }
         Act::TwoApprovals => {
             bot.click(BOB, "chatdeploy_approve", &deployment, &ts).await;
+            // People click seconds apart; a click is acknowledged before it
+            // is recorded, so wait for Bob's to show before Carol's, or the
+            // expected order "Bob, Carol" would be a race.
+            let start = Instant::now();
+            while !channel_text(bot.slack()).contains("1 of 2") {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "Bob's approval never showed"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             bot.click(CAROL, "chatdeploy_approve", &deployment, &ts)
                 .await;
         }
@@ -654,7 +665,14 @@ pub async fn check(bot: &impl Bot, act: Act, label: &str, signals_taken: usize) 
         signals_taken, expect.bot_signals,
         "{label}: the bot's signals AWS recorded"
     );
-    let history = bot.history(act.service()).await;
+    // The history entry is written as the release is finalized, just after
+    // its outcome is audited: give it the time a loaded machine needs.
+    let start = Instant::now();
+    let mut history = bot.history(act.service()).await;
+    while history.is_empty() && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        history = bot.history(act.service()).await;
+    }
     assert_eq!(history.len(), 1, "{label}: {history:?}");
     let entry = &history[0];
     assert_eq!(entry.outcome, expect.stage, "{label}");

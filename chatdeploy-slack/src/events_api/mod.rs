@@ -1,10 +1,18 @@
 //! The Events API listener: axum routes for `/slack/events`,
 //! `/slack/interactions` and `/slack/commands`.
 //!
-//! Every request is answered at once: signature checked (401), size capped
-//! (413), payload read (400), the event handed to a spawned task, 200. The
-//! handler is never awaited in the request; it drops redeliveries itself
-//! (the engine remembers every event ID in its state store).
+//! Every request is answered at once: signature checked (401), size and
+//! time capped (413, 408), payload read (400), the event handed to a
+//! spawned task (200) if the backlog has room (503 if not). The handler is
+//! never awaited in the request; it drops redeliveries itself (the engine
+//! remembers every event ID in its state store).
+//!
+//! The backlog is bounded because every event handed over is work the
+//! engine has yet to do (and memory, and state store calls): beyond
+//! [`with_max_in_flight`](EventsApiListener::with_max_in_flight) events,
+//! the listener says 503 rather than accept an event it may never get to.
+//! A refused event is not recorded anywhere (the engine records an event
+//! ID only when it handles it), so Slack's redelivery is a first delivery.
 
 use std::sync::Arc;
 
@@ -15,19 +23,32 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chatdeploy_core::chat::{ChatEvent, EventHandler};
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::inbound::{
     EventsApiRequest, MalformedPayload, SignatureError, SignatureVerifier, Translator,
 };
 
+mod conn;
+mod limits;
 mod serve;
+
+use crate::backlog::{Backlog, DEFAULT_MAX_IN_FLIGHT};
+use limits::Limits;
+pub use limits::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_INTERACTIVE_WAIT,
+    DEFAULT_MAX_CONNECTIONS,
+};
 
 /// The default cap on a request body (Slack's payloads are far smaller).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// Receives Slack's HTTP deliveries and hands them to an [`EventHandler`].
 ///
-/// Serve it on its own with [`serve`](Self::serve), or mount
-/// [`router`](Self::router) in an existing axum application:
+/// Serve it on its own with [`serve`](Self::serve), which also bounds
+/// connections and their timeouts, or mount [`router`](Self::router) in an
+/// existing axum application (whose server then keeps the connections; the
+/// body limit and timeout and the event backlog apply either way):
 ///
 /// ```no_run
 /// # async fn demo(engine: std::sync::Arc<dyn chatdeploy_core::chat::EventHandler>) -> std::io::Result<()> {
@@ -47,13 +68,16 @@ pub(crate) struct Inner {
     verifier: SignatureVerifier,
     translator: Translator,
     handler: Arc<dyn EventHandler>,
-    body_limit: usize,
+    limits: Limits,
+    /// Shared by the clones, so [`router`](EventsApiListener::router) and
+    /// [`serve`](EventsApiListener::serve) of one listener share the bound.
+    backlog: Backlog,
 }
 
 impl std::fmt::Debug for EventsApiListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventsApiListener")
-            .field("body_limit", &self.inner.body_limit)
+            .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +91,8 @@ impl EventsApiListener {
                 verifier: SignatureVerifier::new(signing_secret),
                 translator: Translator::default(),
                 handler,
-                body_limit: DEFAULT_BODY_LIMIT,
+                limits: Limits::default(),
+                backlog: Backlog::new(DEFAULT_MAX_IN_FLIGHT),
             }),
         }
     }
@@ -81,17 +106,21 @@ impl EventsApiListener {
     /// The cap on a request body; larger requests get 413.
     #[must_use]
     pub fn with_body_limit(self, bytes: usize) -> Self {
-        self.rebuild(|inner| inner.body_limit = bytes)
+        self.rebuild(|inner| inner.limits.body_limit = bytes)
     }
 
+    /// A listener like this one after `change`; the backlog starts empty
+    /// (builders run before serving).
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
             verifier: self.inner.verifier.clone(),
             translator: self.inner.translator.clone(),
             handler: Arc::clone(&self.inner.handler),
-            body_limit: self.inner.body_limit,
+            limits: self.inner.limits,
+            backlog: Backlog::new(self.inner.limits.max_in_flight),
         };
         change(&mut inner);
+        inner.backlog = Backlog::new(inner.limits.max_in_flight);
         Self {
             inner: Arc::new(inner),
         }
@@ -119,6 +148,14 @@ pub(crate) enum Route {
 }
 
 impl Route {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Events => "Events API callbacks",
+            Self::Interactions => "interactions",
+            Self::Commands => "slash commands",
+        }
+    }
+
     pub(crate) fn from_path(path: &str) -> Option<Self> {
         match path {
             "/slack/events" => Some(Self::Events),
@@ -148,10 +185,6 @@ impl IntoResponse for Reply {
 }
 
 impl Inner {
-    pub(crate) fn body_limit(&self) -> usize {
-        self.body_limit
-    }
-
     /// Whether the declared `Content-Length` is over the limit (413 before
     /// reading anything).
     pub(crate) fn declared_too_large(&self, headers: &HeaderMap) -> bool {
@@ -159,13 +192,13 @@ impl Inner {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|n| n > self.body_limit)
+            .is_some_and(|n| n > self.limits.body_limit)
     }
 
-    /// Answers one delivery whose body has been read within the limit:
-    /// signature (401), payload (400), the event handed to a spawned task,
-    /// 200.
-    pub(crate) fn deliver(&self, route: Route, headers: &HeaderMap, body: &[u8]) -> Reply {
+    /// Answers one delivery whose body has been read within the limits:
+    /// signature (401), payload (400), the event handed to a spawned task
+    /// (200) if the backlog has room (503 if not).
+    pub(crate) async fn deliver(&self, route: Route, headers: &HeaderMap, body: &[u8]) -> Reply {
         if let Err(error) = self.verify(headers, body) {
             // Debug only: anyone can send these, and they change nothing.
             tracing::debug!(%error, ?route, "Slack request refused");
@@ -186,10 +219,19 @@ impl Inner {
             Route::Commands => self.translator.slash_command_form(body).map(Some),
         };
         match event {
-            Ok(Some(event)) => {
-                self.dispatch(event);
-                Reply::Status(StatusCode::OK)
-            }
+            // Room is taken before anything else happens to the event, so a
+            // refused one leaves no trace that would make its redelivery
+            // look like a duplicate.
+            Ok(Some(event)) => match self.admit(route).await {
+                Some(permit) => {
+                    self.dispatch(event, permit);
+                    Reply::Status(StatusCode::OK)
+                }
+                None => {
+                    self.backlog.refused(route.name());
+                    Reply::Status(StatusCode::SERVICE_UNAVAILABLE)
+                }
+            },
             Ok(None) => Reply::Status(StatusCode::OK),
             Err(error) => {
                 // Signed, so from Slack (or someone holding the secret): worth
@@ -200,15 +242,33 @@ impl Inner {
         }
     }
 
-    /// Reads an axum request's body within the limit (413), then answers it.
+    /// Room in the backlog for an event from `route`: at once or never for
+    /// Events API callbacks (Slack redelivers them, with backoff), within
+    /// the interactive wait for clicks and commands (it does not; a 503
+    /// shows the person an error).
+    async fn admit(&self, route: Route) -> Option<OwnedSemaphorePermit> {
+        match route {
+            Route::Events => self.backlog.try_admit(),
+            Route::Interactions | Route::Commands => {
+                self.backlog
+                    .admit_within(self.limits.interactive_wait)
+                    .await
+            }
+        }
+    }
+
+    /// Reads an axum request's body within the size (413) and time (408)
+    /// limits, then answers it.
     async fn receive(&self, route: Route, request: Request) -> Reply {
         let (parts, body) = request.into_parts();
         if self.declared_too_large(&parts.headers) {
             return Reply::Status(StatusCode::PAYLOAD_TOO_LARGE);
         }
-        match axum::body::to_bytes(body, self.body_limit).await {
-            Ok(body) => self.deliver(route, &parts.headers, &body),
-            Err(_) => Reply::Status(StatusCode::PAYLOAD_TOO_LARGE),
+        let read = axum::body::to_bytes(body, self.limits.body_limit);
+        match limits::within(self.limits.body_timeout, read).await {
+            Ok(Ok(body)) => self.deliver(route, &parts.headers, &body).await,
+            Ok(Err(_)) => Reply::Status(StatusCode::PAYLOAD_TOO_LARGE),
+            Err(_) => Reply::Status(StatusCode::REQUEST_TIMEOUT),
         }
     }
 
@@ -220,15 +280,17 @@ impl Inner {
         self.verifier.verify(ts, sig, body)
     }
 
-    /// Spawns the engine's work for the event. Redeliveries are dropped by
+    /// Spawns the engine's work for the event, holding its place in the
+    /// backlog until the engine is done with it. Redeliveries are dropped by
     /// the engine, which remembers every event ID in its state store (for a
     /// durable store, across restarts too); a second, in-memory check here
     /// would only repeat that work for every event.
-    fn dispatch(&self, event: ChatEvent) {
+    fn dispatch(&self, event: ChatEvent, permit: OwnedSemaphorePermit) {
         let handler = Arc::clone(&self.handler);
         tokio::spawn(async move {
             // Through the vtable: `Arc`'s forwarding impl would box the future twice.
             (*handler).handle(event).await;
+            drop(permit);
         });
     }
 }

@@ -55,13 +55,18 @@ impl Dedupe {
         }
     }
 
+    /// Whether `id` is remembered, recording nothing: for a delivery that
+    /// may yet be refused, whose redelivery must then not look like a
+    /// repeat.
+    pub fn contains(&self, id: &str) -> bool {
+        let hash = self.hasher.hash_one(id);
+        self.seen().set.contains(&hash)
+    }
+
     /// Records `id`; `true` when it is new, `false` for a repeat.
     pub fn first_time(&self, id: &str) -> bool {
         let hash = self.hasher.hash_one(id);
-        let mut seen = match self.seen.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut seen = self.seen();
         if !seen.set.insert(hash) {
             return false;
         }
@@ -72,6 +77,13 @@ impl Dedupe {
             seen.set.remove(&old);
         }
         true
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        match self.seen.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 }
 
@@ -88,7 +100,10 @@ mod tests {
     #[test]
     fn repeats_are_caught_and_old_ids_forgotten() {
         let d = Dedupe::new(2);
+        assert!(!d.contains("a"));
+        assert!(!d.contains("a"), "looking records nothing");
         assert!(d.first_time("a"));
+        assert!(d.contains("a"));
         assert!(!d.first_time("a"));
         assert!(d.first_time("b"));
         assert!(d.first_time("c"));
