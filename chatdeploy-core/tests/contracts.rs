@@ -109,6 +109,44 @@ async fn the_jsonl_audit_sink_satisfies_the_audit_contract() {
     );
 }
 
+/// Every record of a rotating JSONL log, across its files, in write order.
+fn read_jsonl_files(sink: &JsonlAuditSink) -> Vec<AuditEvent> {
+    sink.files()
+        .unwrap()
+        .iter()
+        .flat_map(|path| read_jsonl(path))
+        .collect()
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "the broken sink writes to /dev/full"
+)]
+async fn the_jsonl_audit_sink_satisfies_the_audit_contract_while_rotating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    // About one record per file: the checks' writes cross rotations.
+    let open = || {
+        JsonlAuditSink::builder(&path)
+            .with_rotate_at_bytes(800)
+            .build()
+            .unwrap()
+    };
+    let sink = open();
+    let broken = JsonlAuditSink::builder("/dev/full")
+        .with_rotate_at_bytes(1)
+        .build()
+        .unwrap();
+    audit::run_all(&sink, async || read_jsonl_files(&sink), &broken).await;
+    let reopened = open();
+    audit::a_repeated_id_is_kept_once(&reopened, async || read_jsonl_files(&reopened)).await;
+    let all = read_jsonl_files(&reopened);
+    let ids: HashSet<&str> = all.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), all.len(), "no ID twice in the log");
+    assert!(reopened.files().unwrap().len() > 3, "the log was rotated");
+}
+
 #[tokio::test]
 async fn the_fan_out_audit_sink_satisfies_the_audit_contract() {
     let first = Arc::new(InMemoryAuditSink::new());

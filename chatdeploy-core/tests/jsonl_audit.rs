@@ -149,3 +149,115 @@ async fn a_torn_last_line_does_not_swallow_the_next_record() {
         record
     );
 }
+
+fn identified(id: &str) -> AuditEvent {
+    AuditEvent::new(AuditAction::Started, None).with_id(id)
+}
+
+fn line_count(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).unwrap().lines().count()
+}
+
+#[tokio::test]
+async fn a_replay_within_the_window_is_dropped_and_one_past_it_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let open = || {
+        JsonlAuditSink::builder(&path)
+            .with_replay_window(4)
+            .build()
+            .unwrap()
+    };
+    let sink = open();
+    for n in 0..10 {
+        sink.record(&identified(&format!("d-{n}:started")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(sink.remembered_ids(), 4, "the window, not the log");
+    // The last 4 lines are d-6..d-9: a restart that replays them writes
+    // nothing, in this process and in the next.
+    for n in 6..10 {
+        sink.record(&identified(&format!("d-{n}:started")))
+            .await
+            .unwrap();
+    }
+    let reopened = open();
+    assert_eq!(reopened.remembered_ids(), 4);
+    for n in 6..10 {
+        reopened
+            .record(&identified(&format!("d-{n}:started")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(line_count(&path), 10);
+    // Past the window a replay is a second copy, never a lost record.
+    reopened.record(&identified("d-5:started")).await.unwrap();
+    assert_eq!(line_count(&path), 11);
+}
+
+/// Writes `n` small records straight into a file, as a long-lived log.
+fn long_log(path: &std::path::Path, n: usize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        writeln!(
+            out,
+            r#"{{"id":"r{i}","at":"2026-11-29T21:00:00Z","action":"queried"}}"#
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+#[tokio::test]
+async fn opening_a_long_log_remembers_only_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let window = JsonlAuditSink::DEFAULT_REPLAY_WINDOW;
+    long_log(&path, window + 25_000);
+    let sink = JsonlAuditSink::open(&path).unwrap();
+    assert_eq!(
+        sink.remembered_ids(),
+        window,
+        "the guard holds the window, whatever the log's length"
+    );
+    let small = JsonlAuditSink::builder(&path)
+        .with_replay_window(1000)
+        .build()
+        .unwrap();
+    assert_eq!(small.remembered_ids(), 1000);
+    let last = window + 25_000 - 1;
+    let lines = line_count(&path);
+    // The window's oldest and newest IDs are dropped ...
+    for id in [format!("r{last}"), format!("r{}", last - 999)] {
+        small.record(&identified(&id)).await.unwrap();
+    }
+    assert_eq!(line_count(&path), lines);
+    // ... the line before it is not remembered.
+    small
+        .record(&identified(&format!("r{}", last - 1000)))
+        .await
+        .unwrap();
+    assert_eq!(line_count(&path), lines + 1);
+    assert_eq!(small.remembered_ids(), 1000, "bounded while writing too");
+}
+
+#[test]
+fn a_replay_window_of_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = JsonlAuditSink::builder(dir.path().join("audit.jsonl"))
+        .with_replay_window(0)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AuditError::InvalidOption {
+                option: "replay_window",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 pub use event::{AuditAction, AuditEvent};
 pub use fanout::FanOutAuditSink;
-pub use jsonl::JsonlAuditSink;
+pub use jsonl::{JsonlAuditSink, JsonlAuditSinkBuilder};
 pub use memory::InMemoryAuditSink;
 pub use tracing_sink::TracingAuditSink;
 
@@ -35,6 +35,26 @@ pub enum AuditError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// The audit file could not be rotated (moved aside for a new one); the
+    /// record was not written.
+    #[error("could not rotate the audit log {path}; the record was not written")]
+    Rotate {
+        /// The current file.
+        path: PathBuf,
+        /// The name it was being moved to, once chosen.
+        to: Option<PathBuf>,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A sink was configured with an option it cannot work with.
+    #[error("invalid audit sink option {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// Why it is refused.
+        reason: String,
     },
     /// The event could not be serialised.
     #[error("could not serialise the audit event")]
