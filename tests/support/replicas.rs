@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use chatdeploy::slack::fake::FakeSlackApi;
 use chatdeploy_postgres::PostgresStateStore;
 
+#[allow(unused_imports)] // only tests/replicas.rs prints the table
 pub use inspect::{Row, print_table};
 
 /// How many bot processes share the work.
