@@ -212,6 +212,56 @@ impl SsmBackend {
             })
     }
 
+    /// The document's declaration at `version` (a pinned
+    /// `document_version`), or at its default version when `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError::NotFound`] when the document or that version does
+    /// not exist, and the other [`BackendError`]s of a call.
+    pub async fn describe_version(
+        &self,
+        document: &str,
+        version: Option<&str>,
+    ) -> Result<DocumentDescription, BackendError> {
+        let subject = Subject {
+            operation: Operation::DescribeDocument,
+            what: match version {
+                Some(version) => format!("version {version} of document {document}"),
+                None => format!("document {document}"),
+            },
+            token: None,
+        };
+        let output = self
+            .client
+            .describe_document()
+            .name(document)
+            .set_document_version(version.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| errors::from_sdk(&subject, e))?;
+        let Some(doc) = output.document() else {
+            return Err(BackendError::NotFound { what: subject.what });
+        };
+        Ok(DocumentDescription {
+            name: doc.name().unwrap_or(document).to_owned(),
+            version: doc
+                .default_version()
+                .or(doc.document_version())
+                .map(str::to_owned),
+            parameters: doc
+                .parameters()
+                .iter()
+                .map(|p| DocumentParameter {
+                    name: p.name().unwrap_or_default().to_owned(),
+                    kind: p.r#type().map_or("String", |t| t.as_str()).to_owned(),
+                    default_value: p.default_value().map(str::to_owned),
+                    description: p.description().map(str::to_owned),
+                })
+                .collect(),
+        })
+    }
+
     /// The region used for console links.
     pub fn region(&self) -> &str {
         &self.region
@@ -460,38 +510,7 @@ impl DeployBackend for SsmBackend {
     }
 
     async fn describe(&self, document: &str) -> Result<DocumentDescription, BackendError> {
-        let subject = Subject {
-            operation: Operation::DescribeDocument,
-            what: format!("document {document}"),
-            token: None,
-        };
-        let output = self
-            .client
-            .describe_document()
-            .name(document)
-            .send()
-            .await
-            .map_err(|e| errors::from_sdk(&subject, e))?;
-        let Some(doc) = output.document() else {
-            return Err(BackendError::NotFound { what: subject.what });
-        };
-        Ok(DocumentDescription {
-            name: doc.name().unwrap_or(document).to_owned(),
-            version: doc
-                .default_version()
-                .or(doc.document_version())
-                .map(str::to_owned),
-            parameters: doc
-                .parameters()
-                .iter()
-                .map(|p| DocumentParameter {
-                    name: p.name().unwrap_or_default().to_owned(),
-                    kind: p.r#type().map_or("String", |t| t.as_str()).to_owned(),
-                    default_value: p.default_value().map(str::to_owned),
-                    description: p.description().map(str::to_owned),
-                })
-                .collect(),
-        })
+        self.describe_version(document, None).await
     }
 
     async fn approval_gate(&self, request: &StartRequest) -> Result<ApprovalGate, BackendError> {

@@ -35,6 +35,12 @@ pub enum SocketModeError {
         /// Slack's error code.
         code: String,
     },
+    /// Slack could not be asked (`check_app_token` only; `run` retries).
+    #[error("cannot reach Slack for apps.connections.open: {detail}")]
+    Unreachable {
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// Receives Slack events over Socket Mode and hands them to an [`EventHandler`].
@@ -148,6 +154,31 @@ impl SocketModeListener {
         self.min_backoff = min;
         self.max_backoff = max.max(min);
         self
+    }
+
+    /// Whether Slack (at `api_url`, normally [`SLACK_API_URL`]) accepts
+    /// `app_token` for Socket Mode: asks `apps.connections.open` for a
+    /// websocket URL without connecting to it (for preflight checks).
+    ///
+    /// # Errors
+    ///
+    /// [`SocketModeError::Refused`] when Slack refuses the token (or Socket
+    /// Mode is off), [`SocketModeError::Unreachable`] when Slack cannot be
+    /// asked, [`SocketModeError::Build`] when the client cannot be built.
+    pub async fn check_app_token(app_token: &str, api_url: &str) -> Result<(), SocketModeError> {
+        let client = client::build(api_url)?;
+        let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.to_owned()));
+        let session = client.open_session(&token);
+        match session
+            .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SlackClientError::ApiError(api)) => Err(SocketModeError::Refused { code: api.code }),
+            Err(error) => Err(SocketModeError::Unreachable {
+                detail: error.to_string(),
+            }),
+        }
     }
 
     /// Runs until `shutdown` completes.
