@@ -9,8 +9,11 @@
 //! - `aws`: the SSM Automation backend;
 //! - `slack`: the Slack chat surface and listeners;
 //! - `sqlite`: the SQLite state store and audit sink;
-//! - `postgres` (not a default): the PostgreSQL state store and audit sink,
-//!   for several replicas sharing one database.
+//! - `postgres`: the PostgreSQL state store and audit sink, for several
+//!   replicas sharing one database;
+//! - `bot` (with all of the above): the bot as a program, the `chatdeploy`
+//!   binary and its wiring (`chatdeploy::bot`), which the `slack_ssm`
+//!   example runs too.
 
 pub use chatdeploy_core as core;
 pub use chatdeploy_core::{Command, ParseCommandError, parse};
@@ -26,3 +29,6 @@ pub use chatdeploy_sqlite as sqlite;
 
 #[cfg(feature = "postgres")]
 pub use chatdeploy_postgres as postgres;
+
+#[cfg(feature = "bot")]
+pub use chatdeploy_bot as bot;

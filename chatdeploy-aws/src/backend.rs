@@ -201,12 +201,19 @@ impl SsmBackend {
             .await
             .map(|_| ())
             .map_err(|error| {
+                // Each cause once: the SDK's errors repeat their summary.
                 let mut text = error.to_string();
                 let mut source = std::error::Error::source(&error);
                 while let Some(cause) = source {
-                    text.push_str(": ");
-                    text.push_str(&cause.to_string());
+                    let said = cause.to_string();
+                    if !text.contains(&said) {
+                        text.push_str(": ");
+                        text.push_str(&said);
+                    }
                     source = cause.source();
+                }
+                if text.contains("/sso/cache/") {
+                    text.push_str("; the SSO login is missing or expired: run `aws sso login`");
                 }
                 text
             })

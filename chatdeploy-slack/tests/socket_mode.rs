@@ -185,6 +185,31 @@ async fn a_bot_token_is_refused_with_a_clear_error() {
     );
 }
 
+/// The preflight check of the app token: accepted, refused, unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_token_check_tells_accepted_refused_and_unreachable_apart() {
+    let api = FakeSlackApi::start().await.unwrap();
+    api.set_socket_url("ws://127.0.0.1:9/");
+    SocketModeListener::check_app_token("xapp-1-test", &api.api_url())
+        .await
+        .unwrap();
+    let refused = SocketModeListener::check_app_token("xoxb-not-an-app-token", &api.api_url())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, SocketModeError::Refused { code } if code == "not_allowed_token_type"),
+        "{refused:?}"
+    );
+    // A closed port: nothing listens on port 9 of loopback here.
+    let unreachable = SocketModeListener::check_app_token("xapp-1-test", "http://127.0.0.1:9/api/")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&unreachable, SocketModeError::Unreachable { .. }),
+        "{unreachable:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_backlog_holds_the_next_envelope_unacked_until_there_is_room() {
     let gate = Gate::new();
