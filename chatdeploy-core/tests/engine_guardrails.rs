@@ -27,6 +27,9 @@ async fn a_redelivered_event_is_dropped() {
     assert_eq!(h.backend.executions(), 1);
     assert_eq!(h.backend.call_counts().0, 1, "one start call");
     assert_eq!(h.count(AuditAction::Requested), 1);
+    // Offered once too: a log that mirrors the audit shows the request once.
+    assert_eq!(h.audit.offered(AuditAction::Requested), 1);
+    assert_eq!(h.audit.offered(AuditAction::Started), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,6 +12,8 @@ use super::{AuditAction, AuditError, AuditEvent, AuditSink};
 struct Inner {
     events: Vec<AuditEvent>,
     ids: HashSet<String>,
+    /// Records offered, repeats included, by action.
+    offered: Vec<AuditAction>,
     failing: bool,
     failing_actions: HashSet<AuditAction>,
 }
@@ -37,6 +39,12 @@ impl InMemoryAuditSink {
     /// The actions of every record so far, in order.
     pub fn actions(&self) -> Vec<AuditAction> {
         self.lock().events.iter().map(|e| e.action).collect()
+    }
+
+    /// How many times a record of `action` was offered, repeats of an ID
+    /// included: what a non-durable sink such as the log would show.
+    pub fn offered(&self, action: AuditAction) -> usize {
+        self.lock().offered.iter().filter(|a| **a == action).count()
     }
 
     /// While `true`, every record fails with [`AuditError::Unavailable`]
@@ -70,6 +78,7 @@ impl AuditSink for InMemoryAuditSink {
                 message: format!("set to fail {:?} records", event.action),
             });
         }
+        inner.offered.push(event.action);
         if inner.ids.insert(event.id.clone()) {
             inner.events.push(event.clone());
         }

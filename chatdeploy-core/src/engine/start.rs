@@ -13,13 +13,17 @@ use super::supervisor::{Activity, Next, Supervisor};
 impl Supervisor {
     pub(super) async fn requested(&mut self, mut record: DeploymentRecord) -> Next {
         // Fail closed: nothing happens until the request's audit record is
-        // written. The command handler wrote it already (same ID, so this
-        // writes nothing) unless the process died in between.
-        let mut requested = self.audit_record(AuditAction::Requested, &record, "requested");
-        requested.id = request_audit_id(&record.source_event, AuditAction::Requested);
-        requested.actor = Some(record.requester.clone());
-        if self.shared.audit(&requested).await.is_err() {
-            return Next::Sleep(self.retry_delay(), Activity::Busy);
+        // written. The command handler wrote it already, unless the process
+        // died in between: a resumed release writes it again (same ID, so a
+        // durable sink keeps one).
+        if !self.request_audited {
+            let mut requested = self.audit_record(AuditAction::Requested, &record, "requested");
+            requested.id = request_audit_id(&record.source_event, AuditAction::Requested);
+            requested.actor = Some(record.requester.clone());
+            if self.shared.audit(&requested).await.is_err() {
+                return Next::Sleep(self.retry_delay(), Activity::Busy);
+            }
+            self.request_audited = true;
         }
         if record.cancelled_by.is_some() {
             record.stage = Stage::Cancelled;

@@ -73,6 +73,9 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
         cancel_sent: false,
         lease: None,
         renew_not_before: None,
+        // A fresh release's request was audited by the command handler
+        // just now; a resumed one may have died before that.
+        request_audited: !resumed,
     };
     tokio::spawn(async move {
         if supervisor.acquire().await {
@@ -112,6 +115,9 @@ pub(super) struct Supervisor {
     /// No renewal is tried before this after one failed for an outage, so
     /// that waiting on the lease does not spin while the store is away.
     pub(super) renew_not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether this process wrote the request's audit record already (so
+    /// that it is written, and logged, once).
+    pub(super) request_audited: bool,
 }
 
 impl Supervisor {
