@@ -45,13 +45,13 @@ use std::process::ExitCode;
 pub fn main(cli: Cli) -> ExitCode {
     let options = cli.options.clone();
     if let Err(error) = init_logs(options.log_format) {
-        report::line(&format!("error: {}", sentence(&error)));
+        report::error_line(&format!("error: {}", sentence(&error)));
         return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
-            report::line(&format!("error: cannot start the async runtime: {error}"));
+            report::error_line(&format!("error: cannot start the async runtime: {error}"));
             return ExitCode::FAILURE;
         }
     };

@@ -41,6 +41,7 @@ parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", Deploy
 release_url = "https://github.com/acme/app/releases/tag/{version}"
 "#;
 
+pub mod binary;
 pub mod replicas;
 pub mod waits;
 
