@@ -171,7 +171,7 @@ async fn json_logs_are_only_json_with_each_audit_record_once_as_an_object() {
         }
     });
     let mut lines = Vec::new();
-    let mut next = |lines: &mut Vec<String>| {
+    let next = |lines: &mut Vec<String>| {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("a log line");
