@@ -81,6 +81,14 @@ async fn check_passes_only_when_everything_was_checked() {
         stdout.contains("skip  AWS: no AWS credentials could be loaded"),
         "{stdout}"
     );
+    // The report alone on stdout; the SDK's warnings go to the logs (stderr).
+    for line in stdout.lines() {
+        let report = ["ok    ", "FAIL  ", "skip  ", "warn  ", "check "];
+        assert!(
+            report.iter().any(|p| line.starts_with(p)),
+            "{line:?} in\n{stdout}"
+        );
+    }
     assert!(
         stdout.contains("check incomplete: 1 part(s) not checked (AWS)"),
         "{stdout}"

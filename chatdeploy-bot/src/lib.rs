@@ -31,7 +31,7 @@ pub use args::{Action, Cli, Command, LogFormat, Options};
 pub use check::{CheckSummary, check};
 pub use error::{BotError, sentence};
 pub use interval::parse_interval;
-pub use logs::{LogsError, filter_from_env, init_logs};
+pub use logs::{LogOutput, LogsError, filter_from_env, init_logs};
 pub use run::run;
 pub use signal::shutdown_signal;
 pub use stores::{connect_postgres, is_postgres, open_stores};
@@ -44,7 +44,11 @@ use std::process::ExitCode;
 #[must_use]
 pub fn main(cli: Cli) -> ExitCode {
     let options = cli.options.clone();
-    if let Err(error) = init_logs(options.log_format) {
+    let output = match cli.action() {
+        Action::Check => LogOutput::Stderr,
+        Action::Run => LogOutput::Stdout,
+    };
+    if let Err(error) = init_logs(options.log_format, output) {
         report::error_line(&format!("error: {}", sentence(&error)));
         return ExitCode::from(2);
     }

@@ -48,22 +48,57 @@ pub fn filter_from_env() -> Result<EnvFilter, LogsError> {
     }
 }
 
-/// Installs the process's logger, writing to stdout in `format`.
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogOutput {
+    /// Standard output: `run`, whose output is its logs.
+    Stdout,
+    /// Standard error: `check`, whose standard output is its report.
+    Stderr,
+}
+
+/// Installs the process's logger, writing to `output` in `format`.
 ///
 /// # Errors
 ///
 /// [`LogsError`] for an invalid `RUST_LOG` or when a logger is already set.
-pub fn init_logs(format: LogFormat) -> Result<(), LogsError> {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter_from_env()?)
-        .with_writer(std::io::stdout)
-        // A closed stdout (`| head`) ends the logs, not the bot.
-        .log_internal_errors(false);
-    let installed = match format {
-        LogFormat::Json => builder.event_format(json::JsonLines).try_init(),
-        _ => builder
-            .with_ansi(std::io::stdout().is_terminal())
-            .try_init(),
+pub fn init_logs(format: LogFormat, output: LogOutput) -> Result<(), LogsError> {
+    let filter = filter_from_env()?;
+    let installed = match output {
+        LogOutput::Stdout => install(
+            format,
+            filter,
+            std::io::stdout,
+            std::io::stdout().is_terminal(),
+        ),
+        LogOutput::Stderr => install(
+            format,
+            filter,
+            std::io::stderr,
+            std::io::stderr().is_terminal(),
+        ),
     };
     installed.map_err(|source| LogsError::AlreadySet { source })
+}
+
+fn install<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    terminal: bool,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        // A closed output (`| head`) ends the logs, not the bot.
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Json => builder.event_format(json::JsonLines).try_init(),
+        // Colours only for a person at a terminal, never in a file or pipe.
+        _ => builder.with_ansi(terminal).try_init(),
+    }
 }
