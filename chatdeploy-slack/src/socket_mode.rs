@@ -174,7 +174,9 @@ impl SocketModeListener {
             .await
         {
             Ok(_) => Ok(()),
-            Err(SlackClientError::ApiError(api)) => Err(SocketModeError::Refused { code: api.code }),
+            Err(SlackClientError::ApiError(api)) => {
+                Err(SocketModeError::Refused { code: api.code })
+            }
             Err(error) => Err(SocketModeError::Unreachable {
                 detail: error.to_string(),
             }),
