@@ -6,8 +6,13 @@
 //! bare receiver it is compared with.
 //!
 //! ```text
-//! chatdeploy-receiver --listen 127.0.0.1:3000 --secret SIGNING_SECRET
+//! chatdeploy-receiver --listen 127.0.0.1:3000 --secret SIGNING_SECRET [--state STATE]
 //! ```
+//!
+//! `--state` puts the state (the event dedupe, locks, releases) in a SQLite
+//! file or a `postgres://` URL instead of memory, to measure the receive
+//! path with the store a deployment runs; `--threads N` runs the engine on
+//! N worker threads instead of one.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use chatdeploy_core::Catalog;
 use chatdeploy_core::chat::EventHandler;
 use chatdeploy_core::chat::NullChatSurface;
 use chatdeploy_core::engine::Engine;
-use chatdeploy_core::state::InMemoryStateStore;
+use chatdeploy_core::state::{InMemoryStateStore, StateStore};
 use chatdeploy_core::testing::{NullAuditSink, ONE_SERVICE_CATALOG, ScriptedBackend};
 use chatdeploy_slack::EventsApiListener;
 
@@ -29,10 +34,33 @@ fn arg(name: &str) -> Option<String> {
 fn main() -> Result<(), Box<dyn Error>> {
     let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let secret = arg("--secret").ok_or("--secret SIGNING_SECRET is required")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let state = arg("--state");
+    let threads: usize = arg("--threads").map_or(Ok(1), |n| n.parse())?;
+    let runtime = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
     runtime.block_on(async move {
+        let store: Arc<dyn StateStore> = match state.as_deref() {
+            None => Arc::new(InMemoryStateStore::new()),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Arc::new(
+                    chatdeploy_postgres::PostgresStoreBuilder::from_env()
+                        .with_url(url)
+                        .build()
+                        .await?,
+                )
+            }
+            Some(path) => Arc::new(chatdeploy_sqlite::SqliteStateStore::open(
+                std::path::Path::new(path),
+            )?),
+        };
         let engine = Engine::builder()
             .with_catalog(Catalog::from_toml_str(ONE_SERVICE_CATALOG, "bench.toml")?)
             .with_chat(Arc::new(NullChatSurface::new()))
@@ -40,7 +68,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             // Audit records are built by the engine and dropped (a durable sink
             // would fsync per record, which measures the disk).
             .with_audit(Arc::new(NullAuditSink))
-            .with_state(Arc::new(InMemoryStateStore::new()))
+            .with_state(store)
             // Slack redelivers within minutes; ten minutes covers its retries.
             .with_dedupe_ttl(Duration::from_secs(600))
             .build()?;
