@@ -1,9 +1,17 @@
-//! Several replicas under faults: three real bot processes (`slack_ssm`,
-//! Events API) share one PostgreSQL schema, the SSM emulator runs as its own
-//! process, and the fake Slack delivers each event and click to a random
-//! replica, redelivering to another when one fails (connection refused,
-//! no answer within 3 s, not 200), as Slack retries. See
-//! `support/replicas.rs`; the delivery seed is printed and
+//! Several replicas under faults: three real bot processes (`slack_ssm`)
+//! share one PostgreSQL schema, the SSM emulator runs as its own process,
+//! and the fake Slack delivers each event and click to a random replica,
+//! over either transport:
+//!
+//! - Events API: signed HTTP requests, redelivered to another replica when
+//!   one fails (connection refused, no answer within 3 s, not 200), as
+//!   Slack retries.
+//! - Socket Mode (the `socket_mode_*` tests): each replica holds a
+//!   websocket to the fake Socket Mode server, which pushes each envelope
+//!   to a random connection and pushes an envelope not acknowledged within
+//!   3 s again, to another connection, as Slack does.
+//!
+//! See `support/replicas.rs`; the delivery seed is printed and
 //! `CHATDEPLOY_REPLICAS_SEED` replays it.
 //!
 //! - At each stage of a release (requested, started, waiting for approval,
@@ -19,6 +27,12 @@
 //! - A click that reaches a replica other than the owner is signalled
 //!   within 2 s (the owner is woken through LISTEN/NOTIFY; it would
 //!   otherwise poll only every 30 s).
+//! - Socket Mode: a stopped replica holds the envelopes pushed to it
+//!   unacknowledged (its socket stays open); they are pushed again to
+//!   another replica and processed there once, and when the stopped one
+//!   is continued and reads them late, it acks them and does nothing
+//!   more. Either a replica holds the request and the click before any
+//!   release exists, or the stopped owner holds the click.
 //!
 //! Every case checks: one execution, one approval signal, each lifecycle
 //! audit record once, one summary, the lock released, nothing in flight,
@@ -38,7 +52,9 @@ use chatdeploy::core::audit::AuditAction;
 use chatdeploy::core::engine::deployment_id_for;
 use chatdeploy::core::ids::{DeploymentId, EventId};
 use chatdeploy::slack::fake::FakeFailure;
-use support::replicas::{BOB, CHANNEL, Cluster, LEASE_TTL, Row, print_table};
+use support::replicas::{
+    BOB, CHANNEL, Cluster, Delivery, LEASE_TTL, LIMIT, Row, Transport, print_table,
+};
 
 /// One case at a time (see the module documentation).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -85,6 +101,11 @@ enum Fault {
     PauseContinueBeforeClick,
     /// SIGSTOP, then SIGCONT after the release finished elsewhere.
     PauseContinueAfterEnd,
+    /// SIGSTOP; once another replica took over, the approval click is
+    /// delivered to the stopped owner first (it holds it unanswered, so
+    /// Slack delivers it again to another replica); SIGCONT after the
+    /// release finished elsewhere.
+    PauseHoldingClick,
 }
 
 impl Fault {
@@ -93,26 +114,43 @@ impl Fault {
             Self::Kill => "SIGKILL owner (not restarted)",
             Self::PauseContinueBeforeClick => "SIGSTOP owner, SIGCONT after takeover",
             Self::PauseContinueAfterEnd => "SIGSTOP owner, SIGCONT after the end",
+            Self::PauseHoldingClick => {
+                "SIGSTOP owner, the click sent to it first (unacked), SIGCONT after the end"
+            }
         }
     }
 }
 
-/// Clicks Approve (at a replica other than the owner when `at_non_owner`,
-/// else wherever Slack's random choice goes) and measures the time from
-/// the click's 200 to the `signalled` audit record; under 2 s when the
-/// click did not reach the owner.
+/// Where the approval click is delivered first.
+#[derive(Debug, Clone, Copy)]
+enum ClickAt<'a> {
+    /// Wherever Slack's random choice goes.
+    Anywhere,
+    /// A running replica other than the owner.
+    NonOwner,
+    /// This replica (running or not).
+    Replica(&'a str),
+}
+
+/// Clicks Approve (first at `at`) and measures the time from the click's
+/// 200 (or ack) to the `signalled` audit record; under 2 s when the click
+/// was taken by a replica other than the owner.
 async fn approve(
     cluster: &Cluster,
     deployment: &DeploymentId,
     ts: &str,
-    at_non_owner: bool,
-) -> (Duration, bool) {
+    at: ClickAt<'_>,
+) -> ((Duration, bool), Delivery) {
     let owner = cluster.lease(deployment).await.and_then(|l| l.owner);
     let other = cluster
         .running()
         .into_iter()
         .find(|r| Some(r) != owner.as_ref());
-    let first = if at_non_owner { other.as_deref() } else { None };
+    let first = match at {
+        ClickAt::Anywhere => None,
+        ClickAt::NonOwner => other.as_deref(),
+        ClickAt::Replica(name) => Some(name),
+    };
     let click = cluster.approve(BOB, deployment.as_str(), ts, first).await;
     let signalled = cluster.wait_for_audit(AuditAction::Signalled).await;
     let took = signalled - click.acked;
@@ -130,12 +168,12 @@ async fn approve(
             click.replica
         );
     }
-    (took, non_owner)
+    ((took, non_owner), click)
 }
 
 /// Runs one release through `fault` at `at`; `None` when skipped.
-async fn case(test: &str, at: At, fault: Fault) -> Option<Row> {
-    let mut cluster = Cluster::start(test).await?;
+async fn case(test: &str, transport: Transport, at: At, fault: Fault) -> Option<Row> {
+    let mut cluster = Cluster::start_with(test, transport).await?;
     let event = format!("EvRep{}", cluster.seed % 100_000);
     let deployment = deployment_id_for(&EventId::new(&event));
     let mut row = Row {
@@ -152,11 +190,19 @@ async fn case(test: &str, at: At, fault: Fault) -> Option<Row> {
         At::Waiting => _ = cluster.wait_until_waiting(&deployment).await,
         At::Signalled => {
             let ts = cluster.wait_until_waiting(&deployment).await;
-            row.click_to_signal = Some(approve(&cluster, &deployment, &ts, false).await);
+            row.click_to_signal = Some(
+                approve(&cluster, &deployment, &ts, ClickAt::Anywhere)
+                    .await
+                    .0,
+            );
         }
         At::Finishing => {
             let ts = cluster.wait_until_waiting(&deployment).await;
-            row.click_to_signal = Some(approve(&cluster, &deployment, &ts, false).await);
+            row.click_to_signal = Some(
+                approve(&cluster, &deployment, &ts, ClickAt::Anywhere)
+                    .await
+                    .0,
+            );
             let busy = FakeFailure::RateLimited {
                 retry_after_secs: 2,
             };
@@ -198,15 +244,40 @@ async fn case(test: &str, at: At, fault: Fault) -> Option<Row> {
         cluster.resume(&owner);
     }
 
+    let mut held_click = None;
     if row.click_to_signal.is_none() {
         let ts = cluster.wait_until_waiting(&deployment).await;
-        row.click_to_signal = Some(approve(&cluster, &deployment, &ts, false).await);
+        let first = match fault {
+            Fault::PauseHoldingClick => ClickAt::Replica(&owner),
+            _ => ClickAt::Anywhere,
+        };
+        let (measured, click) = approve(&cluster, &deployment, &ts, first).await;
+        row.click_to_signal = Some(measured);
+        if fault == Fault::PauseHoldingClick {
+            assert_ne!(click.replica, owner, "the stopped owner took the click");
+            assert!(
+                click.attempts > 1,
+                "the click was delivered again: {click:?}"
+            );
+            held_click = Some(click);
+        }
     }
     let finished = cluster.wait_until_finished(&deployment).await;
     row.completion = finished - request.acked;
-    if fault == Fault::PauseContinueAfterEnd {
+    if matches!(
+        fault,
+        Fault::PauseContinueAfterEnd | Fault::PauseHoldingClick
+    ) {
         calls_since = cluster.slack_calls();
         cluster.resume(&owner);
+    }
+    if let Some(click) = &held_click
+        && let Some(envelope) = &click.envelope_id
+    {
+        // Continued, it reads the click it held, acks it late, and drops
+        // it as a repeat.
+        wait_for_late_acks(&cluster, &owner, &[envelope]).await;
+        wait_for_repeats_dropped(&cluster, &owner, 1).await;
     }
     if fault != Fault::Kill {
         paused_owner_stands_down(&cluster, &owner, calls_since).await;
@@ -247,42 +318,86 @@ async fn paused_owner_stands_down(cluster: &Cluster, owner: &str, calls_since: u
     );
 }
 
-async fn run(test: &str, title: &str, cases: &[(At, Fault)]) {
+/// Waits until `replica` acked each of `envelopes` (having read them
+/// late, after the others took them).
+async fn wait_for_late_acks(cluster: &Cluster, replica: &str, envelopes: &[&String]) {
+    let start = Instant::now();
+    for envelope in envelopes {
+        while !cluster.acked_by(envelope).iter().any(|r| r == replica) {
+            assert!(
+                start.elapsed() < LIMIT,
+                "{replica} never acked {envelope} it held: acked by {:?}",
+                cluster.acked_by(envelope)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Waits until `replica` logged `n` events dropped as repeats.
+async fn wait_for_repeats_dropped(cluster: &Cluster, replica: &str, n: usize) {
+    let start = Instant::now();
+    while cluster.dropped_repeats(replica) < n {
+        assert!(
+            start.elapsed() < LIMIT,
+            "{replica} dropped {} of the {n} events it read late: {}",
+            cluster.dropped_repeats(replica),
+            cluster.log(replica)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        cluster.dropped_repeats(replica),
+        n,
+        "{}",
+        cluster.log(replica)
+    );
+}
+
+async fn run(test: &str, transport: Transport, cases: &[(At, Fault)]) {
     let _turn = SERIAL.lock().await;
     let started = Instant::now();
     let mut rows = Vec::new();
     for (at, fault) in cases {
-        match case(test, *at, *fault).await {
+        match case(test, transport, *at, *fault).await {
             Some(row) => rows.push(row),
             None => return,
         }
     }
-    print_table(title, &rows);
+    print_table(&title(test, transport), &rows);
     eprintln!("{test}: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A table's title: the test, and the transport when it is Socket Mode.
+fn title(test: &str, transport: Transport) -> String {
+    match transport {
+        Transport::EventsApi => test.to_owned(),
+        Transport::SocketMode => format!("{test} ({})", transport.label()),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_killed_after_the_request() {
     let test = "owner_killed_after_the_request";
-    run(test, test, &[(At::Requested, Fault::Kill)]).await;
+    run(test, Transport::EventsApi, &[(At::Requested, Fault::Kill)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_killed_after_the_start() {
     let test = "owner_killed_after_the_start";
-    run(test, test, &[(At::Started, Fault::Kill)]).await;
+    run(test, Transport::EventsApi, &[(At::Started, Fault::Kill)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_killed_while_waiting_for_approval() {
     let test = "owner_killed_while_waiting_for_approval";
-    run(test, test, &[(At::Waiting, Fault::Kill)]).await;
+    run(test, Transport::EventsApi, &[(At::Waiting, Fault::Kill)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_killed_after_the_approval_signal() {
     let test = "owner_killed_after_the_approval_signal";
-    run(test, test, &[(At::Signalled, Fault::Kill)]).await;
+    run(test, Transport::EventsApi, &[(At::Signalled, Fault::Kill)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +407,7 @@ async fn owner_paused_past_its_lease() {
         (At::Waiting, Fault::PauseContinueBeforeClick),
         (At::Waiting, Fault::PauseContinueAfterEnd),
     ];
-    run(test, test, &cases).await;
+    run(test, Transport::EventsApi, &cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,15 +417,13 @@ async fn owner_stopped_while_posting_the_summary() {
         (At::Finishing, Fault::Kill),
         (At::Finishing, Fault::PauseContinueAfterEnd),
     ];
-    run(test, test, &cases).await;
+    run(test, Transport::EventsApi, &cases).await;
 }
 
 /// No fault: the click goes to a replica that does not own the release.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_click_at_a_non_owner_is_signalled_within_two_seconds() {
-    let test = "click_at_a_non_owner";
+async fn click_at_a_non_owner(test: &str, transport: Transport) {
     let _turn = SERIAL.lock().await;
-    let Some(mut cluster) = Cluster::start(test).await else {
+    let Some(mut cluster) = Cluster::start_with(test, transport).await else {
         return;
     };
     let event = format!("EvClick{}", cluster.seed % 100_000);
@@ -320,8 +433,9 @@ async fn a_click_at_a_non_owner_is_signalled_within_two_seconds() {
         .await;
     let ts = cluster.wait_until_waiting(&deployment).await;
     let (owner, _) = cluster.wait_for_owner(&deployment).await;
-    let click = approve(&cluster, &deployment, &ts, true).await;
+    let (click, delivery) = approve(&cluster, &deployment, &ts, ClickAt::NonOwner).await;
     assert!(click.1, "the click went to a replica other than {owner}");
+    assert_eq!(delivery.attempts, 1, "taken where it was delivered first");
     let finished = cluster.wait_until_finished(&deployment).await;
     let mut row = Row {
         stage: "-".to_owned(),
@@ -333,5 +447,120 @@ async fn a_click_at_a_non_owner_is_signalled_within_two_seconds() {
     };
     cluster.stop_all();
     cluster.assert_completed_once(&mut row).await;
-    print_table(test, &[row]);
+    print_table(&title(test, transport), &[row]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_at_a_non_owner_is_signalled_within_two_seconds() {
+    click_at_a_non_owner("click_at_a_non_owner", Transport::EventsApi).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_owner_killed_after_the_request() {
+    let test = "socket_mode_owner_killed_after_the_request";
+    run(test, Transport::SocketMode, &[(At::Requested, Fault::Kill)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_owner_killed_while_waiting_for_approval() {
+    let test = "socket_mode_owner_killed_while_waiting_for_approval";
+    run(test, Transport::SocketMode, &[(At::Waiting, Fault::Kill)]).await;
+}
+
+/// A stopped replica's unacknowledged envelopes go to another replica and
+/// are processed once: a replica stopped before the request holds the
+/// request and the click; the stopped owner holds the click.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_a_stopped_replicas_envelopes_are_redelivered() {
+    let test = "socket_mode_stopped_replica_holds_envelopes";
+    let _turn = SERIAL.lock().await;
+    let started = Instant::now();
+    let Some(held) = stopped_replica_holds_the_request_and_the_click(test).await else {
+        return;
+    };
+    let owner_held = case(
+        test,
+        Transport::SocketMode,
+        At::Waiting,
+        Fault::PauseHoldingClick,
+    )
+    .await
+    .expect("PostgreSQL is still there");
+    print_table(&title(test, Transport::SocketMode), &[held, owner_held]);
+    eprintln!("{test}: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_a_click_at_a_non_owner_is_signalled_within_two_seconds() {
+    click_at_a_non_owner("socket_mode_click_at_a_non_owner", Transport::SocketMode).await;
+}
+
+/// A replica is stopped (SIGSTOP) before any release; the request and
+/// later the click are pushed to its connection first. It holds them
+/// unacknowledged, so each is pushed again, after Slack's 3 s, to another
+/// replica, which takes it; the release completes through the others.
+/// Continued after the end, the stopped replica reads both late, acks
+/// them, and neither starts nor signals nor writes anything.
+async fn stopped_replica_holds_the_request_and_the_click(test: &str) -> Option<Row> {
+    let mut cluster = Cluster::start_with(test, Transport::SocketMode).await?;
+    let event = format!("EvHeld{}", cluster.seed % 100_000);
+    let deployment = deployment_id_for(&EventId::new(&event));
+    let names = cluster.names();
+    let held = names[(cluster.seed % names.len() as u64) as usize].clone();
+    cluster.pause(&held);
+    eprintln!("{test}: SIGSTOP {held}; the request and the click go to it first");
+    let request = cluster
+        .deploy_via(Some(&held), &event, "r-99.1.0", "1700000001.000100")
+        .await;
+    assert_ne!(request.replica, held);
+    assert!(request.attempts > 1, "{request:?}");
+    let ts = cluster.wait_until_waiting(&deployment).await;
+    let (owner, _) = cluster.wait_for_owner(&deployment).await;
+    assert_ne!(owner, held, "the stopped replica owns nothing");
+    let requests_before = cluster.approval_requests();
+    let (measured, click) = approve(&cluster, &deployment, &ts, ClickAt::Replica(&held)).await;
+    assert_ne!(click.replica, held);
+    assert!(click.attempts > 1, "{click:?}");
+    let finished = cluster.wait_until_finished(&deployment).await;
+    let envelopes = [&request, &click].map(|d| d.envelope_id.clone().expect("Socket Mode"));
+    for envelope in &envelopes {
+        let pushed = cluster.pushed_to(envelope);
+        eprintln!(
+            "{test}: {envelope} pushed to {pushed:?}, acked by {:?}",
+            cluster.acked_by(envelope)
+        );
+        assert_eq!(pushed[0], held);
+    }
+
+    let calls_since = cluster.slack_calls();
+    cluster.resume(&held);
+    wait_for_late_acks(&cluster, &held, &[&envelopes[0], &envelopes[1]]).await;
+    // Its engine drops both as repeats: the others recorded them.
+    wait_for_repeats_dropped(&cluster, &held, 2).await;
+    // Give it the time of a few steps to do anything it still would.
+    tokio::time::sleep(LEASE_TTL / 2).await;
+    let writes: Vec<String> = cluster
+        .writes_by(&held, calls_since)
+        .into_iter()
+        // An answer to the click it read late is a reply, not a release write.
+        .filter(|w| !w.starts_with("chat.postEphemeral"))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "{held} wrote after reading late: {writes:?}"
+    );
+    assert_eq!(cluster.approval_requests(), requests_before);
+    let mut row = Row {
+        stage: "0 before the request".to_owned(),
+        fault: "SIGSTOP a replica, the request and the click sent to it first (unacked), \
+                SIGCONT after the end"
+            .to_owned(),
+        stored_stage: "not stored".to_owned(),
+        click_to_signal: Some(measured),
+        completion: finished - request.acked,
+        ..Row::default()
+    };
+    cluster.stop_all();
+    cluster.assert_completed_once(&mut row).await;
+    Some(row)
 }

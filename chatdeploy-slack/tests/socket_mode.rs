@@ -74,6 +74,11 @@ async fn envelopes_are_acked_and_translated() {
     let run = start().await;
     let open = run.api.calls_to("apps.connections.open");
     assert_eq!(open[0].auth.as_deref(), Some("Bearer xapp-1-test"));
+    // The connection used the ticket handed to this caller.
+    let tickets = run.api.socket_tickets();
+    assert_eq!(tickets[0].auth.as_deref(), Some("Bearer xapp-1-test"));
+    let ticket = run.server.connection_list()[0].ticket.clone();
+    assert_eq!(ticket.as_deref(), Some(tickets[0].ticket.as_str()));
 
     let mention = payloads::event_callback(
         "Ev1",

@@ -1,14 +1,19 @@
-//! Several replicas of the real bot: three `slack_ssm` processes (Events
-//! API on loopback) sharing one fresh PostgreSQL schema, the `ssm-emulator`
-//! process, and the fake Slack Web API in the test process.
+//! Several replicas of the real bot: three `slack_ssm` processes sharing
+//! one fresh PostgreSQL schema, the `ssm-emulator` process, and the fake
+//! Slack (Web API, and for Socket Mode its websocket server) in the test
+//! process. The replicas take Slack's deliveries over either transport
+//! ([`Transport`]): the Events API (each serves HTTP on loopback) or
+//! Socket Mode (each holds a connection to the fake Socket Mode server).
 //!
 //! Slack's side is played here as well: each event and click goes to a
 //! random replica (a seeded RNG; the seed is printed, and
-//! `CHATDEPLOY_REPLICAS_SEED` replays it), and a delivery that fails
-//! (connection refused, no answer within Slack's 3 s, or not 200) is
-//! redelivered to another replica, as Slack retries (`delivery`). What the
-//! replicas did is read back from PostgreSQL, the emulator and the fake
-//! Slack (`inspect`).
+//! `CHATDEPLOY_REPLICAS_SEED` replays it). Over the Events API a delivery
+//! that fails (connection refused, no answer within Slack's 3 s, or not
+//! 200) is redelivered to another replica, as Slack retries (`delivery`);
+//! over Socket Mode the fake server pushes each envelope to a random
+//! connection and pushes one not acknowledged within 3 s again to another
+//! connection. What the replicas did is read back from PostgreSQL, the
+//! emulator and the fake Slack (`inspect`).
 #![allow(dead_code)]
 
 mod delivery;
@@ -20,9 +25,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chatdeploy::slack::fake::FakeSlackApi;
+use chatdeploy::slack::fake::{FakeSlackApi, FakeSocketModeConfig, FakeSocketModeServer};
 use chatdeploy_postgres::PostgresStateStore;
 
+#[allow(unused_imports)] // only tests/replicas.rs names a delivery
+pub use delivery::Delivery;
 #[allow(unused_imports)] // only tests/replicas.rs prints the table
 pub use inspect::{Row, print_table};
 
@@ -78,11 +85,32 @@ pub fn postgres_url(test: &str) -> Option<String> {
     }
 }
 
+/// How Slack reaches the replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Signed HTTP requests to each replica's `--listen` address.
+    EventsApi,
+    /// Envelopes over each replica's websocket to the fake Socket Mode
+    /// server (`SLACK_APP_TOKEN`, no `--listen`).
+    SocketMode,
+}
+
+impl Transport {
+    /// How it is named in the results tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::EventsApi => "Events API",
+            Self::SocketMode => "Socket Mode",
+        }
+    }
+}
+
 /// One bot process.
 struct Replica {
     name: String,
     child: Option<Child>,
-    addr: String,
+    /// Its Events API address (none in Socket Mode).
+    addr: Option<String>,
     paused: bool,
 }
 
@@ -90,11 +118,17 @@ struct Replica {
 /// the end).
 pub struct Cluster {
     test: String,
+    /// How Slack reaches the replicas.
+    pub transport: Transport,
     dir: tempfile::TempDir,
     emulator: Child,
     emulator_addr: String,
     /// The fake Slack Web API every replica talks to.
     pub slack: FakeSlackApi,
+    /// The fake Socket Mode server (Socket Mode only).
+    pub socket: Option<FakeSocketModeServer>,
+    /// The number of the next envelope (Socket Mode).
+    envelopes: std::sync::atomic::AtomicUsize,
     url: String,
     schema: String,
     replicas: Vec<Replica>,
@@ -167,12 +201,21 @@ fn unique_schema(test: &str) -> String {
 
 impl Cluster {
     /// Starts the emulator, the fake Slack and [`REPLICAS`] bots named
-    /// `r1`, `r2`, … on a fresh schema; `None` when PostgreSQL is not
-    /// configured (see [`postgres_url`]).
+    /// `r1`, `r2`, … on a fresh schema, on the Events API; `None` when
+    /// PostgreSQL is not configured (see [`postgres_url`]).
     pub async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, Transport::EventsApi).await
+    }
+
+    /// As [`start`](Self::start), the replicas taking Slack's deliveries
+    /// over `transport`.
+    pub async fn start_with(test: &str, transport: Transport) -> Option<Self> {
         let url = postgres_url(test)?;
         let seed = delivery::seed();
-        eprintln!("{test}: delivery seed {seed} (replay with CHATDEPLOY_REPLICAS_SEED={seed})");
+        eprintln!(
+            "{test} ({}): delivery seed {seed} (replay with CHATDEPLOY_REPLICAS_SEED={seed})",
+            transport.label()
+        );
         let schema = unique_schema(test);
         let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
@@ -201,12 +244,25 @@ impl Cluster {
         let emulator_addr = announced(&emulator_rx, "the emulator");
         std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
         let slack = FakeSlackApi::start().await.unwrap();
+        let socket = match transport {
+            Transport::EventsApi => None,
+            Transport::SocketMode => {
+                // Slack's ack timeout and retries; the cluster's seed.
+                let config = FakeSocketModeConfig::new().with_seed(seed);
+                let socket = FakeSocketModeServer::start_with(config).await.unwrap();
+                slack.set_socket_url(socket.url());
+                Some(socket)
+            }
+        };
         let mut cluster = Self {
             test: test.to_owned(),
+            transport,
             dir,
             emulator,
             emulator_addr,
             slack,
+            socket,
+            envelopes: std::sync::atomic::AtomicUsize::new(0),
             url,
             schema,
             replicas: Vec::new(),
@@ -224,7 +280,10 @@ impl Cluster {
             })
             .collect();
         for (name, child, rx) in started {
-            let addr = announced(&rx, &name);
+            let addr = match transport {
+                Transport::EventsApi => Some(announced(&rx, &name)),
+                Transport::SocketMode => None,
+            };
             cluster.replicas.push(Replica {
                 name,
                 child: Some(child),
@@ -232,13 +291,92 @@ impl Cluster {
                 paused: false,
             });
         }
+        if transport == Transport::SocketMode {
+            cluster.wait_for_connections().await;
+        }
         Some(cluster)
     }
 
+    /// Waits until every replica holds a connection at the fake Socket
+    /// Mode server (a replica in Socket Mode announces no address).
+    async fn wait_for_connections(&mut self) {
+        let start = Instant::now();
+        loop {
+            let missing: Vec<String> = self
+                .names()
+                .into_iter()
+                .filter(|name| self.connection_of(name).is_none())
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            for replica in &mut self.replicas {
+                let exited = replica.child.as_mut().unwrap().try_wait().unwrap();
+                if let Some(status) = exited {
+                    let errors = std::fs::read_to_string(
+                        self.dir.path().join(format!("{}.err", replica.name)),
+                    )
+                    .unwrap_or_default();
+                    panic!(
+                        "{} exited with {status} before connecting: {errors}",
+                        replica.name
+                    );
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{missing:?} did not connect to the fake Socket Mode server within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The fake Socket Mode server; panics on the Events API.
+    pub fn socket(&self) -> &FakeSocketModeServer {
+        self.socket
+            .as_ref()
+            .expect("the cluster runs in Socket Mode")
+    }
+
+    /// The replica's open connection at the fake Socket Mode server (its
+    /// latest), told apart by the ticket its `apps.connections.open` got.
+    pub fn connection_of(&self, name: &str) -> Option<usize> {
+        let auth = format!("Bearer xapp-{name}");
+        let tickets = self.slack.socket_tickets();
+        self.socket()
+            .open_connections()
+            .into_iter()
+            .rev()
+            .find(|c| {
+                tickets.iter().any(|t| {
+                    Some(&t.ticket) == c.ticket.as_ref() && t.auth.as_deref() == Some(&auth)
+                })
+            })
+            .map(|c| c.id)
+    }
+
+    /// The replica that opened connection `connection`.
+    pub fn replica_on(&self, connection: usize) -> String {
+        let connections = self.socket().connection_list();
+        let ticket = connections
+            .get(connection)
+            .and_then(|c| c.ticket.clone())
+            .unwrap_or_else(|| panic!("connection {connection} has no ticket"));
+        self.slack
+            .socket_tickets()
+            .into_iter()
+            .find(|t| t.ticket == ticket)
+            .and_then(|t| t.auth)
+            .and_then(|auth| auth.strip_prefix("Bearer xapp-").map(str::to_owned))
+            .unwrap_or_else(|| panic!("no replica asked for ticket {ticket}"))
+    }
+
     /// A bot's command line: the shared schema (`CHATDEPLOY_POSTGRES_SCHEMA`)
-    /// for state and audit, its own Slack token (so the fake Slack tells
-    /// the replicas' calls apart), the short lease; errors (stderr) go to
-    /// `NAME.err`, logs (stdout) to `NAME.log`.
+    /// for state and audit, its own Slack tokens (so the fake Slack tells
+    /// the replicas' calls and connections apart), the short lease, and
+    /// the transport (`--listen` for the Events API, `SLACK_APP_TOKEN` for
+    /// Socket Mode); errors (stderr) go to `NAME.err`, logs (stdout) to
+    /// `NAME.log`.
     fn bot_command(&self, name: &str) -> Command {
         let dir = self.dir.path();
         let errors = std::fs::File::create(dir.join(format!("{name}.err"))).unwrap();
@@ -247,7 +385,6 @@ impl Cluster {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SLACK_BOT_TOKEN", format!("xoxb-{name}"))
-            .env("SLACK_SIGNING_SECRET", SECRET)
             .env("SLACK_API_URL", self.slack.api_url())
             .env("AWS_ENDPOINT_URL", format!("http://{}", self.emulator_addr))
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -257,15 +394,29 @@ impl Cluster {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("CHATDEPLOY_POSTGRES_SCHEMA", &self.schema)
             .env("CHATDEPLOY_POSTGRES_POOL_SIZE", "4")
-            .env("RUST_LOG", "warn,chatdeploy_core::engine=info")
+            // The router's debug line says when an event is dropped as a repeat.
+            .env(
+                "RUST_LOG",
+                "warn,chatdeploy_core::engine=info,chatdeploy_core::engine::router=debug",
+            )
             .env("NO_COLOR", "1")
             .arg("--config")
             .arg(dir.join("chatdeploy.toml"))
             .args(["--state", &self.url, "--audit", &self.url])
-            .args(["--replica-id", name, "--listen", "127.0.0.1:0"])
+            .args(["--replica-id", name])
             .arg("--lease-ttl")
             .arg(format!("{}s", LEASE_TTL.as_secs()))
             .stderr(errors);
+        match self.transport {
+            Transport::EventsApi => {
+                command
+                    .env("SLACK_SIGNING_SECRET", SECRET)
+                    .args(["--listen", "127.0.0.1:0"]);
+            }
+            Transport::SocketMode => {
+                command.env("SLACK_APP_TOKEN", format!("xapp-{name}"));
+            }
+        }
         command
     }
 
@@ -294,6 +445,12 @@ impl Cluster {
     /// The replica's log so far.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// How many events the replica dropped as repeats (already recorded
+    /// in the shared state by another delivery), from its log.
+    pub fn dropped_repeats(&self, name: &str) -> usize {
+        self.log(name).matches("redelivered event dropped").count()
     }
 
     /// SIGKILL.

@@ -66,7 +66,18 @@ struct FakeState {
     not_member: HashSet<String>,
     missing: HashSet<String>,
     socket_url: Option<String>,
+    tickets: Vec<SocketTicket>,
     next_ts: u64,
+}
+
+/// A websocket URL the fake handed out from `apps.connections.open`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketTicket {
+    /// The `ticket` query parameter added to the URL (unique per call).
+    pub ticket: String,
+    /// The caller's `Authorization` header, e.g. `Bearer xapp-…`.
+    pub auth: Option<String>,
 }
 
 /// The fake Web API. Dropping it stops the server.
@@ -154,9 +165,17 @@ impl FakeSlackApi {
         lock(&self.state).missing.insert(channel.to_owned());
     }
 
-    /// The websocket URL `apps.connections.open` answers.
+    /// The websocket URL `apps.connections.open` answers, with a `ticket`
+    /// query parameter added that is new for each call (as Slack's are).
     pub fn set_socket_url(&self, url: impl Into<String>) {
         lock(&self.state).socket_url = Some(url.into());
+    }
+
+    /// The tickets `apps.connections.open` handed out, in order, with who
+    /// asked: [`FakeConnection::ticket`](super::FakeConnection::ticket)
+    /// tells which caller opened a connection.
+    pub fn socket_tickets(&self) -> Vec<SocketTicket> {
+        lock(&self.state).tickets.clone()
     }
 }
 
@@ -230,6 +249,9 @@ async fn api(
     }
     if method != "apps.connections.open" && token.starts_with("xapp-") {
         return axum_json(&json!({"ok": false, "error": "not_allowed_token_type"}));
+    }
+    if method == "apps.connections.open" {
+        return axum_json(&open_connection(&mut state, auth));
     }
     if let Some(channel) = &channel {
         if state.missing.contains(channel) {
@@ -316,12 +338,20 @@ fn reply(state: &mut FakeState, method: &str, params: &Value) -> Value {
                 "is_member": !state.not_member.contains(&channel),
             },
         }),
-        "apps.connections.open" => match &state.socket_url {
-            Some(url) => json!({"ok": true, "url": url}),
-            None => json!({"ok": false, "error": "not_allowed"}),
-        },
         _ => json!({"ok": false, "error": "unknown_method"}),
     }
+}
+
+/// `apps.connections.open`: the socket URL with a fresh ticket.
+fn open_connection(state: &mut FakeState, auth: Option<String>) -> Value {
+    let Some(url) = &state.socket_url else {
+        return json!({"ok": false, "error": "not_allowed"});
+    };
+    let ticket = format!("fake-ticket-{}", state.tickets.len() + 1);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{separator}ticket={ticket}");
+    state.tickets.push(SocketTicket { ticket, auth });
+    json!({"ok": true, "url": url})
 }
 
 fn axum_json(value: &Value) -> Response {

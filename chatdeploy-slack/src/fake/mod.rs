@@ -8,8 +8,11 @@ mod observer;
 pub mod payloads;
 mod socket;
 
-pub use api::{ApiCall, FAKE_BOT_USER, FakeFailure, FakeMessage, FakeSlackApi};
-pub use socket::FakeSocketModeServer;
+pub use api::{ApiCall, FAKE_BOT_USER, FakeFailure, FakeMessage, FakeSlackApi, SocketTicket};
+pub use socket::{
+    FakeAck, FakeConnection, FakeEnvelopePush, FakeSocketModeConfig, FakeSocketModeServer,
+    SLACK_ACK_TIMEOUT, SLACK_MAX_CONNECTIONS, SLACK_RETRIES,
+};
 
 /// Locks a mutex, ignoring poisoning (a test that panicked already failed).
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -131,3 +131,24 @@ pub fn sign(signing_secret: &str, timestamp: u64, body: &[u8]) -> (String, Strin
     let signature = SignatureVerifier::new(signing_secret).sign(timestamp, body);
     (timestamp.to_string(), signature)
 }
+
+/// A Socket Mode envelope of `kind` (`events_api`, `slash_commands`,
+/// `interactive`) carrying `payload`, as Slack pushes it first:
+/// `accepts_response_payload` for slash commands, and for `events_api` the
+/// retry fields at their first-delivery values (`retry_attempt` 0,
+/// `retry_reason` empty).
+pub fn socket_envelope(kind: &str, envelope_id: &str, payload: Value) -> Value {
+    let mut envelope = json!({
+        "envelope_id": envelope_id,
+        "payload": payload,
+        "type": kind,
+        "accepts_response_payload": kind == "slash_commands",
+    });
+    if kind == "events_api"
+        && let Some(map) = envelope.as_object_mut()
+    {
+        map.insert("retry_attempt".into(), json!(0));
+        map.insert("retry_reason".into(), json!(""));
+    }
+    envelope
+}

@@ -1,12 +1,16 @@
-//! Slack's side of the Events API: signed requests to a random replica,
-//! redelivered to another one when a delivery fails, as Slack retries.
+//! Slack's side: over the Events API, signed requests to a random
+//! replica, redelivered to another one when a delivery fails, as Slack
+//! retries; over Socket Mode, envelopes the fake Socket Mode server pushes
+//! to a random connection (and again to another one while unacked).
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatdeploy::slack::fake::payloads;
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{ALICE, CHANNEL, Cluster, SECRET};
+use super::{ALICE, CHANNEL, Cluster, LIMIT, SECRET, Transport};
 
 /// How long Slack waits for an answer before it counts a delivery as
 /// failed.
@@ -57,15 +61,17 @@ impl Rng {
     }
 }
 
-/// A delivery Slack got a 200 for.
+/// A delivery Slack got a 200 (Events API) or an ack (Socket Mode) for.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// The replica that answered 200.
+    /// The replica that answered 200, or acked the envelope first.
     pub replica: String,
-    /// How many replicas were tried (1 when the first one answered).
+    /// How many deliveries it took (1 when the first one was taken).
     pub attempts: usize,
-    /// When the 200 arrived.
+    /// When the 200 or the ack arrived.
     pub acked: Instant,
+    /// The envelope (Socket Mode).
+    pub envelope_id: Option<String>,
 }
 
 impl Cluster {
@@ -103,13 +109,15 @@ impl Cluster {
         let mut failures = Vec::new();
         for (attempt, &i) in order.iter().enumerate() {
             let replica = &self.replicas[i];
-            let sent = post(&replica.addr, path, content_type, body, attempt);
+            let addr = replica.addr.as_deref().expect("an Events API replica");
+            let sent = post(addr, path, content_type, body, attempt);
             match tokio::time::timeout(SLACK_TIMEOUT, sent).await {
                 Ok(Ok(200)) => {
                     return Delivery {
                         replica: replica.name.clone(),
                         attempts: attempt + 1,
                         acked: Instant::now(),
+                        envelope_id: None,
                     };
                 }
                 Ok(Ok(status)) => failures.push(format!("{}: HTTP {status}", replica.name)),
@@ -123,11 +131,29 @@ impl Cluster {
     /// Alice asks for `deploy app VERSION` in a message of her own (event
     /// `event_id`, message `ts`).
     pub async fn deploy(&self, event_id: &str, version: &str, ts: &str) -> Delivery {
+        self.deploy_via(None, event_id, version, ts).await
+    }
+
+    /// As [`deploy`](Self::deploy), delivered first to `first` if given.
+    pub async fn deploy_via(
+        &self,
+        first: Option<&str>,
+        event_id: &str,
+        version: &str,
+        ts: &str,
+    ) -> Delivery {
         let text = format!("<@{}> deploy app {version}", self.slack.bot_user());
         let event = payloads::app_mention(ALICE, CHANNEL, &text, ts);
-        let body = payloads::event_callback(event_id, event).to_string();
-        self.deliver("/slack/events", "application/json", &body)
-            .await
+        let callback = payloads::event_callback(event_id, event);
+        if self.transport == Transport::SocketMode {
+            return self.push_envelope("events_api", callback, first).await;
+        }
+        let body = callback.to_string();
+        let (path, content) = ("/slack/events", "application/json");
+        match first {
+            Some(first) => self.deliver_first_to(first, path, content, &body).await,
+            None => self.deliver(path, content, &body).await,
+        }
     }
 
     /// `user` clicks the Approve button of the approval request (message
@@ -140,12 +166,88 @@ impl Cluster {
         first: Option<&str>,
     ) -> Delivery {
         let payload = payloads::block_actions(user, CHANNEL, ts, "chatdeploy_approve", deployment);
+        if self.transport == Transport::SocketMode {
+            return self.push_envelope("interactive", payload, first).await;
+        }
         let body = payloads::interaction_form(&payload);
         let (path, content) = ("/slack/interactions", "application/x-www-form-urlencoded");
         match first {
             Some(first) => self.deliver_first_to(first, path, content, &body).await,
             None => self.deliver(path, content, &body).await,
         }
+    }
+}
+
+impl Cluster {
+    /// Has the fake Socket Mode server push an envelope of `kind` carrying
+    /// `payload`, to `first`'s connection if given, else to a random one,
+    /// and waits for its first ack (the fake pushes it again to another
+    /// connection while it is not acked). Panics when the fake gives up.
+    async fn push_envelope(&self, kind: &str, payload: Value, first: Option<&str>) -> Delivery {
+        let socket = self.socket();
+        let n = self.envelopes.fetch_add(1, Ordering::SeqCst);
+        let envelope_id = format!("{:016x}-{n}", self.seed);
+        let envelope = payloads::socket_envelope(kind, &envelope_id, payload);
+        let to = first.map(|name| {
+            self.connection_of(name)
+                .unwrap_or_else(|| panic!("{name} holds no connection"))
+        });
+        let pushed = socket.deliver(&envelope, to);
+        assert!(
+            pushed.is_some(),
+            "no connection took envelope {envelope_id}"
+        );
+        let start = Instant::now();
+        loop {
+            let ack = socket
+                .ack_log()
+                .into_iter()
+                .find(|a| a.envelope_id == envelope_id);
+            if let Some(ack) = ack {
+                let attempts = socket
+                    .pushes()
+                    .iter()
+                    .filter(|p| p.envelope_id == envelope_id && p.at <= ack.at)
+                    .count();
+                return Delivery {
+                    replica: self.replica_on(ack.connection),
+                    attempts,
+                    acked: ack.at,
+                    envelope_id: Some(envelope_id),
+                };
+            }
+            assert!(
+                !socket.undelivered().contains(&envelope_id),
+                "no replica acked {kind} envelope {envelope_id}: {:?}",
+                socket.pushes()
+            );
+            assert!(
+                start.elapsed() < LIMIT,
+                "{kind} envelope {envelope_id} not acked within {LIMIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// The connections `envelope_id` was pushed to, as replica names, in
+    /// order.
+    pub fn pushed_to(&self, envelope_id: &str) -> Vec<String> {
+        self.socket()
+            .pushes()
+            .iter()
+            .filter(|p| p.envelope_id == envelope_id)
+            .map(|p| self.replica_on(p.connection))
+            .collect()
+    }
+
+    /// The replicas that acked `envelope_id`, in order.
+    pub fn acked_by(&self, envelope_id: &str) -> Vec<String> {
+        self.socket()
+            .ack_log()
+            .iter()
+            .filter(|a| a.envelope_id == envelope_id)
+            .map(|a| self.replica_on(a.connection))
+            .collect()
     }
 }
 
