@@ -12,6 +12,7 @@ use crate::backend::ExecutionSnapshot;
 use crate::catalog::TemplateContext;
 use crate::chat::{Conversation, PostedMessage};
 use crate::ids::DeploymentId;
+use crate::metrics::{self, InFlight};
 use crate::state::{DeploymentRecord, Lease, Stage, StateError};
 
 use super::messages::{self, Links};
@@ -73,6 +74,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
         cancel_sent: false,
         lease: None,
         renew_not_before: None,
+        in_flight: None,
     };
     tokio::spawn(async move {
         if supervisor.acquire().await {
@@ -112,6 +114,9 @@ pub(super) struct Supervisor {
     /// No renewal is tried before this after one failed for an outage, so
     /// that waiting on the lease does not spin while the store is away.
     pub(super) renew_not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Counts the release in the releases-in-flight gauge while this
+    /// supervisor drives it.
+    in_flight: Option<InFlight>,
 }
 
 impl Supervisor {
@@ -136,6 +141,10 @@ impl Supervisor {
             };
             if record.finalized {
                 return;
+            }
+            if self.in_flight.is_none() {
+                let service = metrics::service_label(&self.shared.catalog, &record.service);
+                self.in_flight = Some(InFlight::new(service));
             }
             match self.step(record).await {
                 Next::Continue => {}
