@@ -370,6 +370,7 @@ async fn socket_mode_release_in_metrics_and_readiness_names_what_fails() {
     })
     .await;
     assert!(ready.contains("slack: failing"), "{ready}");
+    eprintln!("/readyz with Slack and SSM gone:\n{ready}");
     assert_eq!(get(&admin, "/livez").await.0, 200);
     stop(bot);
 }
