@@ -25,14 +25,6 @@ impl Supervisor {
         wait.ended = Some(end.clone());
         wait.signalled = true;
         let key = wait.key.clone();
-        let requested_at = wait.requested_at;
-        crate::metrics::approval_wait_ended(
-            &self.shared.catalog,
-            record,
-            requested_at,
-            &end,
-            self.shared.clock.now(),
-        );
         if let WaitEnd::Approved { in_chat, .. } = &end {
             for user in in_chat {
                 if !record.approved_by.contains(user) {
