@@ -19,9 +19,15 @@
 //! `CHATDEPLOY_POSTGRES_SCHEMA` names (default `chatdeploy`), over at most
 //! `CHATDEPLOY_POSTGRES_POOL_SIZE` connections (default 16).
 //!
+//! With `--admin 127.0.0.1:9102` it also serves `/livez`, `/readyz` and
+//! `/metrics` (Prometheus) there; README.md's "Health and metrics" lists
+//! the endpoints and the metrics.
+//!
 //! How the parts are put together, in the order an embedder follows, is
 //! `chatdeploy::bot::run` (chatdeploy-bot/src/run.rs):
 //!
+//! 0. with `--admin`, the metrics recorder
+//!    (`chatdeploy::bot::install_recorder`) and the admin listener;
 //! 1. the catalog, with Slack's rules for user and channel IDs
 //!    (`Catalog::load_with(path, &SlackIdentities)`);
 //! 2. the state store and the audit sink from `--state` and `--audit`

@@ -523,7 +523,7 @@ async fn check_reports_documents_parameters_and_channels() {
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("preflight passed"), "{stdout}");
+    assert!(stdout.contains("check passed"), "{stdout}");
 
     bed.slack.remove_bot_from("C0DEPLOY");
     let output = bed.bot_command(&state).arg("--check").output().unwrap();

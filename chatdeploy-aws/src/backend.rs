@@ -239,6 +239,7 @@ impl SsmBackend {
             },
             token: None,
         };
+        errors::called(subject.operation);
         let output = self
             .client
             .describe_document()
@@ -310,6 +311,7 @@ impl SsmBackend {
                     .to_owned(),
             });
         };
+        errors::called(subject.operation);
         let output = sts
             .get_caller_identity()
             .send()
@@ -342,6 +344,7 @@ impl SsmBackend {
         let mut steps = Vec::new();
         let mut token: Option<String> = None;
         loop {
+            errors::called(subject.operation);
             let page = self
                 .client
                 .describe_automation_step_executions()
@@ -383,6 +386,7 @@ impl SsmBackend {
             what: format!("document {name} version {version}"),
             token: None,
         };
+        errors::called(subject.operation);
         let output = self
             .client
             .get_document()
@@ -446,6 +450,7 @@ impl DeployBackend for SsmBackend {
         for (name, value) in &request.parameters {
             call = call.parameters(name, vec![value.clone()]);
         }
+        errors::called(subject.operation);
         let output = call
             .send()
             .await
@@ -461,6 +466,7 @@ impl DeployBackend for SsmBackend {
 
     async fn snapshot(&self, execution: &ExecutionId) -> Result<ExecutionSnapshot, BackendError> {
         let subject = execution_subject(Operation::GetAutomationExecution, execution);
+        errors::called(subject.operation);
         let output = self
             .client
             .get_automation_execution()
@@ -493,6 +499,7 @@ impl DeployBackend for SsmBackend {
             Signal::Approve => SignalType::Approve,
             Signal::Reject => SignalType::Reject,
         };
+        errors::called(subject.operation);
         self.client
             .send_automation_signal()
             .automation_execution_id(execution.as_str())
@@ -506,6 +513,7 @@ impl DeployBackend for SsmBackend {
 
     async fn cancel(&self, execution: &ExecutionId) -> Result<(), BackendError> {
         let subject = execution_subject(Operation::StopAutomationExecution, execution);
+        errors::called(subject.operation);
         self.client
             .stop_automation_execution()
             .automation_execution_id(execution.as_str())

@@ -5,6 +5,7 @@ use std::error::Error as StdError;
 
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use chatdeploy_core::backend::BackendError;
+use chatdeploy_core::metrics::{self, AwsService};
 
 /// The SSM operations the backend calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +44,14 @@ impl Operation {
         }
     }
 
+    /// The AWS service it belongs to, for metrics.
+    pub fn service(self) -> AwsService {
+        match self {
+            Self::GetCallerIdentity => AwsService::Sts,
+            _ => AwsService::Ssm,
+        }
+    }
+
     /// The IAM action a caller needs for it, e.g. `ssm:StartAutomationExecution`.
     pub fn iam_action(self) -> String {
         match self {
@@ -62,8 +71,23 @@ pub(crate) struct Subject<'a> {
     pub(crate) token: Option<&'a str>,
 }
 
-/// Maps any SDK error of one call.
+/// Counts a call of `operation` (each request sent, pages included).
+pub(crate) fn called(operation: Operation) {
+    metrics::aws_api_call(operation.service(), operation.name());
+}
+
+/// Maps any SDK error of one call, and counts it by kind.
 pub(crate) fn from_sdk<E>(subject: &Subject<'_>, err: SdkError<E>) -> BackendError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let mapped = map_sdk(subject, err);
+    let operation = subject.operation;
+    metrics::aws_api_error(operation.service(), operation.name(), &mapped);
+    mapped
+}
+
+fn map_sdk<E>(subject: &Subject<'_>, err: SdkError<E>) -> BackendError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {

@@ -72,6 +72,12 @@ pub struct Options {
     /// Mode (needs SLACK_SIGNING_SECRET).
     #[arg(long, global = true)]
     pub listen: Option<SocketAddr>,
+    /// Serve health and metrics on this address (e.g. 127.0.0.1:9102):
+    /// `/livez`, `/readyz` and `/metrics` in the Prometheus text format.
+    /// It has no authentication: keep it on loopback or an address only
+    /// the orchestrator and the scraper reach.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
     /// Where releases in flight, locks and history are kept: a SQLite file
     /// (one process only) or a `postgres://` URL (shared by replicas).
     #[arg(long, global = true, default_value = "chatdeploy.db")]
@@ -136,6 +142,14 @@ mod tests {
             assert_eq!(cli.options.config, PathBuf::from("a.toml"));
             assert!(cli.options.allow_skip);
         }
+    }
+
+    #[test]
+    fn admin_is_an_address_anywhere_on_the_line() {
+        assert_eq!(parse(&[]).options.admin, None);
+        let cli = parse(&["run", "--admin", "127.0.0.1:9102"]);
+        assert_eq!(cli.options.admin, Some("127.0.0.1:9102".parse().unwrap()));
+        assert!(Cli::try_parse_from(["chatdeploy", "--admin", "localhost"]).is_err());
     }
 
     #[test]

@@ -62,6 +62,18 @@ pub enum BotError {
         #[source]
         source: std::io::Error,
     },
+    /// The admin address (`--admin`) cannot be listened on.
+    #[error("cannot listen on {address} for --admin: {source}")]
+    Admin {
+        /// The address from `--admin`.
+        address: SocketAddr,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metrics recorder cannot be installed.
+    #[error(transparent)]
+    Metrics(#[from] crate::admin::MetricsError),
     /// The Events API listener failed.
     #[error("the Events API listener failed: {source}")]
     EventsApi {

@@ -1,7 +1,8 @@
 //! The chatdeploy bot as a program: its command line ([`Cli`]), the state
 //! store and audit log named by path or URL ([`open_stores`]), logs
-//! ([`init_logs`]), the preflight check ([`check`]) and the serve loop
-//! ([`run`]).
+//! ([`init_logs`]), the preflight check ([`check`]), the serve loop
+//! ([`run`]) and, with `--admin ADDR`, health and metrics (`/livez`,
+//! `/readyz`, `/metrics`; see [`install_recorder`]).
 //!
 //! The installed `chatdeploy` binary and `cargo run --example slack_ssm`
 //! are both this crate's [`main`]: one program, one wiring. Embedders who
@@ -16,6 +17,7 @@
 //! }
 //! ```
 
+mod admin;
 mod args;
 mod check;
 mod error;
@@ -27,6 +29,7 @@ mod signal;
 mod stores;
 mod transport;
 
+pub use admin::{MetricsError, install_recorder};
 pub use args::{Action, Cli, Command, LogFormat, Options};
 pub use check::{CheckSummary, check};
 pub use error::{BotError, sentence};

@@ -12,6 +12,8 @@
 //!   `policy::ApproverPolicy`, `audit::AuditSink` and
 //!   `state::StateStore`, plus in-memory implementations for tests and
 //!   embedding.
+//! - `metrics`: the names, labels and label rules of the metrics the
+//!   engine and the adapters record through the `metrics` facade.
 //!
 //! # The parser alone
 //!
@@ -52,6 +54,8 @@ pub mod command;
 pub mod engine;
 #[cfg(feature = "engine")]
 pub mod ids;
+#[cfg(feature = "engine")]
+pub mod metrics;
 #[cfg(feature = "engine")]
 pub mod policy;
 #[cfg(feature = "engine")]

@@ -8,17 +8,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatdeploy_core::chat::{ChatEvent, EventHandler};
+use chatdeploy_core::metrics::{self, DedupeLayer, EventKind, Refusal, Transport};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::backlog::{Backlog, DEFAULT_MAX_IN_FLIGHT};
 use crate::client::{self, BuildError, SLACK_API_URL};
 use crate::inbound::{Dedupe, MalformedPayload, Translator};
+
+/// The Web API method that opens a Socket Mode connection.
+const CONNECTIONS_OPEN: &str = "apps.connections.open";
+
+/// The kind of an envelope, for metrics: Slack's envelope type mapped to a
+/// fixed word (never Slack's own text).
+fn event_kind(envelope_type: &str) -> EventKind {
+    match envelope_type {
+        "events_api" => EventKind::Event,
+        "interactive" => EventKind::Interaction,
+        "slash_commands" => EventKind::Command,
+        _ => EventKind::Other,
+    }
+}
 
 /// Why the Socket Mode listener stopped.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +87,8 @@ pub struct SocketModeListener {
     backlog: Backlog,
     min_backoff: Duration,
     max_backoff: Duration,
+    /// Whether a websocket is up (from Slack's `hello` to its end).
+    connected: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for SocketModeListener {
@@ -122,6 +139,24 @@ impl SocketModeListener {
             backlog: Backlog::new(DEFAULT_MAX_IN_FLIGHT),
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
+            connected: watch::Sender::new(false),
+        }
+    }
+
+    /// Whether the listener is connected to Slack: `true` from Slack's
+    /// `hello` on a websocket until that websocket ends (a reconnect, a
+    /// network failure, Slack out of reach, the shutdown). Take it before
+    /// [`run`](Self::run), e.g. for a readiness probe; it stays readable
+    /// (`false`) after the listener stops.
+    pub fn connection(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+
+    /// Records whether a websocket is up.
+    fn set_connected(&self, up: bool) {
+        let was = self.connected.send_replace(up);
+        if was != up {
+            metrics::socket_mode_connected(up);
         }
     }
 
@@ -201,10 +236,19 @@ impl SocketModeListener {
         let session = client.open_session(&token);
         let open_request = SlackApiAppsConnectionOpenRequest::new();
         loop {
+            metrics::slack_api_call(CONNECTIONS_OPEN);
             let opened = tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 r = session.apps_connections_open(&open_request) => r,
             };
+            if let Err(error) = &opened {
+                let kind = match error {
+                    SlackClientError::ApiError(_) => "refused",
+                    SlackClientError::RateLimitError(_) => "rate_limited",
+                    _ => "transport",
+                };
+                metrics::slack_api_error(CONNECTIONS_OPEN, kind);
+            }
             let failed = match opened {
                 Ok(resp) => {
                     let url = resp.url.0.to_string();
@@ -217,10 +261,14 @@ impl SocketModeListener {
                     )
                     .await
                     {
-                        Ok((ws, _)) => match self.serve(ws, &mut shutdown, &mut backoff).await {
-                            None => return Ok(()),
-                            Some(failed) => failed,
-                        },
+                        Ok((ws, _)) => {
+                            let served = self.serve(ws, &mut shutdown, &mut backoff).await;
+                            self.set_connected(false);
+                            match served {
+                                None => return Ok(()),
+                                Some(failed) => failed,
+                            }
+                        }
                         Err(err) => {
                             tracing::warn!(error = %err, "Socket Mode websocket connect failed");
                             true
@@ -326,6 +374,7 @@ impl SocketModeListener {
         match &*envelope.kind {
             "hello" => {
                 *backoff = self.min_backoff;
+                self.set_connected(true);
                 return Step::Continue;
             }
             "disconnect" => return Step::Reconnect,
@@ -335,8 +384,10 @@ impl SocketModeListener {
             return Step::Continue;
         };
         let ack = serde_json::json!({ "envelope_id": envelope_id }).to_string();
+        metrics::event_received(Transport::SocketMode, event_kind(&envelope.kind));
         if self.dedupe.contains(envelope_id) {
             tracing::debug!(envelope_id, "Socket Mode redelivery dropped");
+            metrics::event_deduplicated(DedupeLayer::Listener);
             return Step::Ack(ack);
         }
         if envelope.retry_attempt.unwrap_or(0) > 0 {
@@ -346,6 +397,7 @@ impl SocketModeListener {
         match self.translate(&envelope.kind, payload) {
             Ok(Some(event)) if self.dedupe.contains(event.id.as_str()) => {
                 tracing::debug!(event_id = %event.id, "Slack redelivery dropped");
+                metrics::event_deduplicated(DedupeLayer::Listener);
                 self.dedupe.first_time(envelope_id);
             }
             Ok(Some(event)) => {
@@ -360,6 +412,7 @@ impl SocketModeListener {
             }
             Err(err) => {
                 self.dedupe.first_time(envelope_id);
+                metrics::event_refused(Transport::SocketMode, Refusal::Malformed);
                 tracing::warn!(error = %err, kind = %envelope.kind, "unreadable Socket Mode payload");
             }
         }
@@ -372,6 +425,7 @@ impl SocketModeListener {
         if let Some(permit) = self.backlog.try_admit() {
             return Some(permit);
         }
+        metrics::backlog_full(Transport::SocketMode);
         self.backlog
             .refused("Socket Mode envelopes (waiting, not acked yet)");
         self.backlog.admit().await
@@ -394,6 +448,7 @@ impl SocketModeListener {
         let new_envelope = self.dedupe.first_time(envelope_id);
         if !(self.dedupe.first_time(event.id.as_str()) && new_envelope) {
             tracing::debug!(event_id = %event.id, "Slack redelivery dropped");
+            metrics::event_deduplicated(DedupeLayer::Listener);
             return;
         }
         let handler = Arc::clone(&self.handler);

@@ -93,7 +93,11 @@ impl Supervisor {
 
         record.finalized = true;
         match self.save(&record).await {
-            Ok(_) => Next::Done,
+            // Counted once: only one save finalizes a release.
+            Ok(saved) => {
+                crate::metrics::release_finished(&self.shared.catalog, &saved);
+                Next::Done
+            }
             // Someone else changed it meanwhile: run the (repeatable)
             // finishing steps again on the fresh record.
             Err(next) => next,

@@ -22,6 +22,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, event: ChatEvent) -> Handled {
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(event = %event.id, "redelivered event dropped");
+            crate::metrics::event_deduplicated(crate::metrics::DedupeLayer::StateStore);
             return Handled::Duplicate;
         }
         Err(error) => {

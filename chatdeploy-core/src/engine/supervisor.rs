@@ -12,6 +12,7 @@ use crate::backend::ExecutionSnapshot;
 use crate::catalog::TemplateContext;
 use crate::chat::{Conversation, PostedMessage};
 use crate::ids::DeploymentId;
+use crate::metrics::{self, InFlight};
 use crate::state::{DeploymentRecord, Lease, Stage, StateError};
 
 use super::messages::{self, Links};
@@ -76,6 +77,8 @@ pub(crate) fn spawn(shared: &Arc<Shared>, id: DeploymentId, resumed: bool) {
         // A fresh release's request was audited by the command handler
         // just now; a resumed one may have died before that.
         request_audited: !resumed,
+        in_flight: None,
+        counted_wait: None,
     };
     tokio::spawn(async move {
         if supervisor.acquire().await {
@@ -118,6 +121,24 @@ pub(super) struct Supervisor {
     /// Whether this process wrote the request's audit record already (so
     /// that it is written, and logged, once).
     pub(super) request_audited: bool,
+    /// Counts the release in the releases-in-flight gauge while this
+    /// supervisor drives it.
+    in_flight: Option<InFlight>,
+    /// The last approval wait whose end is counted (or was found ended),
+    /// so that each wait's duration is observed once.
+    counted_wait: Option<WaitIdentity>,
+}
+
+/// Which approval wait: its key and when it was opened.
+type WaitIdentity = (String, chrono::DateTime<chrono::Utc>);
+
+/// The identity of `record`'s approval wait, if it has ended.
+fn ended_wait(record: &DeploymentRecord) -> Option<WaitIdentity> {
+    record
+        .approval
+        .as_ref()
+        .filter(|wait| !wait.is_open())
+        .map(|wait| (wait.key.clone(), wait.requested_at))
 }
 
 impl Supervisor {
@@ -142,6 +163,13 @@ impl Supervisor {
             };
             if record.finalized {
                 return;
+            }
+            if self.in_flight.is_none() {
+                let service = metrics::service_label(&self.shared.catalog, &record.service);
+                self.in_flight = Some(InFlight::new(service));
+                // A wait that ended before this supervisor (or process)
+                // took over was counted by whoever ended it.
+                self.counted_wait = ended_wait(&record);
             }
             match self.step(record).await {
                 Next::Continue => {}
@@ -217,7 +245,10 @@ impl Supervisor {
             Err(lost) => Err(lost),
         };
         match saved {
-            Ok(saved) => Ok(saved),
+            Ok(saved) => {
+                self.count_ended_wait(&saved);
+                Ok(saved)
+            }
             Err(StateError::Conflict { .. }) => Err(Next::Continue),
             Err(StateError::LeaseLost { .. }) => {
                 tracing::warn!(deployment = %self.id, replica = %self.shared.replica, "the lease is gone; another replica acts on the release now");
@@ -229,6 +260,27 @@ impl Supervisor {
                 Err(Next::Sleep(self.retry_delay(), Activity::Busy))
             }
         }
+    }
+
+    /// Observes the duration of `saved`'s approval wait once it is stored
+    /// as ended: once per wait, however often its end is written.
+    fn count_ended_wait(&mut self, saved: &DeploymentRecord) {
+        let Some(identity) = ended_wait(saved) else {
+            return;
+        };
+        if self.counted_wait.as_ref() == Some(&identity) {
+            return;
+        }
+        if let Some(end) = saved.approval.as_ref().and_then(|w| w.ended.as_ref()) {
+            metrics::approval_wait_ended(
+                &self.shared.catalog,
+                saved,
+                identity.1,
+                end,
+                self.shared.clock.now(),
+            );
+        }
+        self.counted_wait = Some(identity);
     }
 
     pub(super) fn thread(record: &DeploymentRecord) -> Conversation {

@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chatdeploy_core::chat::{ChatEvent, EventHandler};
+use chatdeploy_core::metrics::{self, EventKind, Refusal, Transport};
 
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -148,6 +149,15 @@ pub(crate) enum Route {
 }
 
 impl Route {
+    /// The kind of event the route delivers, for metrics.
+    pub(crate) fn kind(self) -> EventKind {
+        match self {
+            Self::Events => EventKind::Event,
+            Self::Interactions => EventKind::Interaction,
+            Self::Commands => EventKind::Command,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Events => "Events API callbacks",
@@ -202,8 +212,10 @@ impl Inner {
         if let Err(error) = self.verify(headers, body) {
             // Debug only: anyone can send these, and they change nothing.
             tracing::debug!(%error, ?route, "Slack request refused");
+            refused(Refusal::BadSignature);
             return Reply::Status(StatusCode::UNAUTHORIZED);
         }
+        metrics::event_received(Transport::EventsApi, route.kind());
         let event = match route {
             Route::Events => match self.translator.events_api(body) {
                 Ok(EventsApiRequest::Challenge(challenge)) => return Reply::Text(challenge),
@@ -229,6 +241,7 @@ impl Inner {
                 }
                 None => {
                     self.backlog.refused(route.name());
+                    refused(Refusal::BacklogFull);
                     Reply::Status(StatusCode::SERVICE_UNAVAILABLE)
                 }
             },
@@ -237,6 +250,7 @@ impl Inner {
                 // Signed, so from Slack (or someone holding the secret): worth
                 // an operator's look, since Slack will not resend it.
                 tracing::warn!(%error, ?route, "signed Slack request with a malformed payload");
+                refused(Refusal::Malformed);
                 Reply::Status(StatusCode::BAD_REQUEST)
             }
         }
@@ -247,8 +261,12 @@ impl Inner {
     /// the interactive wait for clicks and commands (it does not; a 503
     /// shows the person an error).
     async fn admit(&self, route: Route) -> Option<OwnedSemaphorePermit> {
+        if let Some(permit) = self.backlog.try_admit() {
+            return Some(permit);
+        }
+        metrics::backlog_full(Transport::EventsApi);
         match route {
-            Route::Events => self.backlog.try_admit(),
+            Route::Events => None,
             Route::Interactions | Route::Commands => {
                 self.backlog
                     .admit_within(self.limits.interactive_wait)
@@ -262,13 +280,20 @@ impl Inner {
     async fn receive(&self, route: Route, request: Request) -> Reply {
         let (parts, body) = request.into_parts();
         if self.declared_too_large(&parts.headers) {
+            refused(Refusal::TooLarge);
             return Reply::Status(StatusCode::PAYLOAD_TOO_LARGE);
         }
         let read = axum::body::to_bytes(body, self.limits.body_limit);
         match limits::within(self.limits.body_timeout, read).await {
             Ok(Ok(body)) => self.deliver(route, &parts.headers, &body).await,
-            Ok(Err(_)) => Reply::Status(StatusCode::PAYLOAD_TOO_LARGE),
-            Err(_) => Reply::Status(StatusCode::REQUEST_TIMEOUT),
+            Ok(Err(_)) => {
+                refused(Refusal::TooLarge);
+                Reply::Status(StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            Err(_) => {
+                refused(Refusal::Timeout);
+                Reply::Status(StatusCode::REQUEST_TIMEOUT)
+            }
         }
     }
 
@@ -293,6 +318,11 @@ impl Inner {
             drop(permit);
         });
     }
+}
+
+/// Counts a delivery the Events API listener refused.
+pub(crate) fn refused(reason: Refusal) {
+    metrics::event_refused(Transport::EventsApi, reason);
 }
 
 async fn events(State(inner): State<Arc<Inner>>, request: Request) -> Reply {

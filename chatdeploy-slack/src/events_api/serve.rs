@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
 use bytes::Bytes;
+use chatdeploy_core::metrics::Refusal;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -29,7 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{self, Activity, Watched};
 use super::limits::within;
-use super::{EventsApiListener, Inner, Reply, Route};
+use super::{EventsApiListener, Inner, Reply, Route, refused};
 use crate::backlog::Throttled;
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
@@ -173,6 +174,7 @@ async fn answer(
     }
     let (parts, body) = request.into_parts();
     if inner.declared_too_large(&parts.headers) {
+        refused(Refusal::TooLarge);
         return Ok(status(StatusCode::PAYLOAD_TOO_LARGE));
     }
     let limits = inner.limits;
@@ -184,11 +186,15 @@ async fn answer(
     let body = match collected {
         Ok(Ok(body)) => body.to_bytes(),
         Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            refused(Refusal::TooLarge);
             return Ok(status(StatusCode::PAYLOAD_TOO_LARGE));
         }
         Ok(Err(_)) => return Ok(status(StatusCode::BAD_REQUEST)),
         // The rest of the body is never read, so hyper closes the connection.
-        Err(_) => return Ok(status(StatusCode::REQUEST_TIMEOUT)),
+        Err(_) => {
+            refused(Refusal::Timeout);
+            return Ok(status(StatusCode::REQUEST_TIMEOUT));
+        }
     };
     Ok(match inner.deliver(route, &parts.headers, &body).await {
         Reply::Status(code) => status(code),

@@ -39,6 +39,24 @@ pub(crate) fn map(operation: &'static str, target: Target<'_>, err: SlackClientE
     }
 }
 
+/// Slack's codes for a token it does not accept.
+const AUTH_CODES: &[&str] = &[
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
+];
+
+/// The metrics `kind` of a failed call: core's kinds, with a refused token
+/// told apart as `auth` (it needs an operator, not a retry).
+pub(crate) fn kind(error: &ChatError) -> &'static str {
+    match error {
+        ChatError::Refused { code, .. } if AUTH_CODES.contains(&code.as_str()) => "auth",
+        other => chatdeploy_core::metrics::chat_error_kind(other),
+    }
+}
+
 /// What an operator should do about a chat error, in Slack's terms (core's
 /// [`ChatError::hint`] is surface-neutral).
 pub fn hint(error: &ChatError) -> String {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatdeploy_core::chat::{ChatError, ChatSurface, Conversation, Message, PostedMessage};
 use chatdeploy_core::ids::{ChannelId, GroupId, UserId};
+use chatdeploy_core::metrics;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
@@ -204,24 +205,28 @@ impl SlackSurface {
         Fut: Future<Output = Result<T, SlackClientError>> + Send,
     {
         let mut attempt = 0;
-        loop {
+        metrics::slack_api_call(operation);
+        let failed = loop {
             self.backoff.wait(key).await;
             match call().await {
                 Ok(value) => return Ok(value),
                 Err(SlackClientError::RateLimitError(rate)) => {
+                    metrics::slack_api_rate_limited(operation);
                     let wait = rate.retry_after.unwrap_or(Duration::from_secs(1));
                     self.backoff.defer(key, wait);
                     attempt += 1;
                     if attempt > self.max_retries {
-                        return Err(ChatError::RateLimited {
+                        break ChatError::RateLimited {
                             retry_after: Some(wait),
-                        });
+                        };
                     }
                     tracing::debug!(operation, key, ?wait, attempt, "Slack rate limit; waiting");
                 }
-                Err(err) => return Err(errors::map(operation, target, err)),
+                Err(err) => break errors::map(operation, target, err),
             }
-        }
+        };
+        metrics::slack_api_error(operation, errors::kind(&failed));
+        Err(failed)
     }
 }
 
