@@ -125,6 +125,25 @@ pub struct PermissionVerdict {
 }
 
 impl PermissionVerdict {
+    /// A verdict of a required check with no purpose, no missing context
+    /// and nothing but the identity policies behind it (e.g. to test what
+    /// is made of verdicts).
+    pub fn new(
+        action: impl Into<String>,
+        resource: impl Into<String>,
+        decision: PolicyDecision,
+    ) -> Self {
+        Self {
+            action: action.into(),
+            resource: resource.into(),
+            decision,
+            missing_context: Vec::new(),
+            denied_by: None,
+            purpose: String::new(),
+            required: true,
+        }
+    }
+
     /// Whether the action is allowed on the resource.
     pub fn allowed(&self) -> bool {
         self.decision == PolicyDecision::Allowed

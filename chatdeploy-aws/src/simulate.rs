@@ -69,68 +69,101 @@ impl SsmBackend {
         checks: &[PermissionCheck],
     ) -> Result<Vec<PermissionVerdict>, PermissionsError> {
         let iam = self.iam.as_ref().ok_or(PermissionsError::NoIamClient)?;
-        // Checks with the same resources and context: one call.
-        let mut groups: Vec<(&[String], &[ContextEntry], Vec<&str>)> = Vec::new();
-        for check in checks {
-            let key = (check.resources.as_slice(), check.context.as_slice());
-            match groups.iter_mut().find(|g| (g.0, g.1) == key) {
-                Some(group) if !group.2.contains(&check.action.as_str()) => {
-                    group.2.push(&check.action);
-                }
-                Some(_) => {}
-                None => groups.push((key.0, key.1, vec![&check.action])),
-            }
-        }
+        let groups = groups(checks);
         let mut answers: Vec<(usize, Answer)> = Vec::new();
-        for (index, (resources, context, actions)) in groups.iter().enumerate() {
-            for answer in simulate(iam, principal, actions, resources, context).await? {
-                answers.push((index, answer));
-            }
+        for (index, group) in groups.iter().enumerate() {
+            let found = simulate(
+                iam,
+                principal,
+                &group.actions,
+                group.resources,
+                group.context,
+            );
+            answers.extend(found.await?.into_iter().map(|a| (index, a)));
         }
-        checks
-            .iter()
-            .flat_map(|check| check.resources.iter().map(move |r| (check, r)))
-            .map(|(check, resource)| {
-                let index = groups
-                    .iter()
-                    .position(|g| (g.0, g.1) == (check.resources.as_slice(), &check.context[..]))
-                    .unwrap_or_default();
-                let found = answers
-                    .iter()
-                    .filter(|(i, a)| *i == index && a.action.eq_ignore_ascii_case(&check.action))
-                    .map(|(_, a)| a);
-                // Per resource if IAM said, the action's decision otherwise.
-                let answer = found
-                    .clone()
-                    .find(|a| a.resource.as_deref() == Some(resource))
-                    .or_else(|| found.clone().find(|a| a.resource.is_none()))
-                    .or_else(|| {
-                        // One result for the action: it decides (IAM may
-                        // spell the resource its own way).
-                        let mut only = found.clone();
-                        only.next().filter(|_| only.next().is_none())
-                    })
-                    .ok_or_else(|| {
-                        PermissionsError::Backend(BackendError::Other {
-                            operation: Operation::SimulatePrincipalPolicy.name().to_owned(),
-                            message: format!(
-                                "the simulation has no result for {} on {resource}",
-                                check.action
-                            ),
-                        })
-                    })?;
-                Ok(PermissionVerdict {
-                    action: check.action.clone(),
-                    resource: resource.clone(),
-                    decision: answer.decision,
-                    missing_context: answer.missing_context.clone(),
-                    denied_by: answer.denied_by,
-                    purpose: check.purpose.clone(),
-                    required: check.required,
-                })
-            })
-            .collect()
+        verdicts(checks, &groups, &answers)
     }
+}
+
+/// Checks with the same resources and context, simulated in one call.
+#[derive(Debug)]
+struct Group<'a> {
+    resources: &'a [String],
+    context: &'a [ContextEntry],
+    actions: Vec<&'a str>,
+}
+
+impl Group<'_> {
+    fn holds(&self, check: &PermissionCheck) -> bool {
+        self.resources == check.resources.as_slice() && self.context == check.context.as_slice()
+    }
+}
+
+fn groups(checks: &[PermissionCheck]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for check in checks {
+        match groups.iter_mut().find(|g| g.holds(check)) {
+            Some(group) if !group.actions.contains(&check.action.as_str()) => {
+                group.actions.push(&check.action);
+            }
+            Some(_) => {}
+            None => groups.push(Group {
+                resources: &check.resources,
+                context: &check.context,
+                actions: vec![&check.action],
+            }),
+        }
+    }
+    groups
+}
+
+/// The checks' verdicts, one per action and resource, from the answers of
+/// their groups' calls: per resource when IAM said, the action's decision
+/// otherwise.
+fn verdicts(
+    checks: &[PermissionCheck],
+    groups: &[Group<'_>],
+    answers: &[(usize, Answer)],
+) -> Result<Vec<PermissionVerdict>, PermissionsError> {
+    checks
+        .iter()
+        .flat_map(|check| check.resources.iter().map(move |r| (check, r)))
+        .map(|(check, resource)| {
+            let index = groups.iter().position(|g| g.holds(check));
+            let found = answers
+                .iter()
+                .filter(|(i, a)| Some(*i) == index && a.action.eq_ignore_ascii_case(&check.action))
+                .map(|(_, a)| a);
+            let answer = found
+                .clone()
+                .find(|a| a.resource.as_deref() == Some(resource))
+                .or_else(|| found.clone().find(|a| a.resource.is_none()))
+                .or_else(|| {
+                    // One result for the action: it decides (IAM may spell
+                    // the resource its own way).
+                    let mut only = found.clone();
+                    only.next().filter(|_| only.next().is_none())
+                })
+                .ok_or_else(|| {
+                    PermissionsError::Backend(BackendError::Other {
+                        operation: Operation::SimulatePrincipalPolicy.name().to_owned(),
+                        message: format!(
+                            "the simulation has no result for {} on {resource}",
+                            check.action
+                        ),
+                    })
+                })?;
+            Ok(PermissionVerdict {
+                action: check.action.clone(),
+                resource: resource.clone(),
+                decision: answer.decision,
+                missing_context: answer.missing_context.clone(),
+                denied_by: answer.denied_by,
+                purpose: check.purpose.clone(),
+                required: check.required,
+            })
+        })
+        .collect()
 }
 
 /// One `SimulatePrincipalPolicy` call, page by page.
@@ -251,4 +284,128 @@ fn answers_of(result: &EvaluationResult) -> Vec<Answer> {
             .flatten(),
     });
     answers
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::types::builders::EvaluationResultBuilder;
+    use aws_sdk_iam::types::{
+        OrganizationsDecisionDetail, PermissionsBoundaryDecisionDetail, ResourceSpecificResult,
+    };
+
+    use super::*;
+
+    fn check(action: &str, resources: &[&str]) -> PermissionCheck {
+        PermissionCheck {
+            action: action.into(),
+            resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+            context: vec![ContextEntry::string("aws:RequestTag/k", "v")],
+            purpose: "do it".into(),
+            required: true,
+        }
+    }
+
+    fn builder(action: &str, resource: Option<&str>, decision: &str) -> EvaluationResultBuilder {
+        EvaluationResult::builder()
+            .eval_action_name(action)
+            .set_eval_resource_name(resource.map(str::to_owned))
+            .eval_decision(PolicyEvaluationDecisionType::from(decision))
+    }
+
+    fn result(action: &str, resource: Option<&str>, decision: &str) -> EvaluationResult {
+        builder(action, resource, decision).build().unwrap()
+    }
+
+    fn answers(results: &[EvaluationResult]) -> Vec<(usize, Answer)> {
+        results
+            .iter()
+            .flat_map(answers_of)
+            .map(|a| (0, a))
+            .collect()
+    }
+
+    #[test]
+    fn one_result_per_resource_or_per_action() {
+        let checks = [check("ssm:GetDocument", &["arn:x", "arn:y"])];
+        let groups = groups(&checks);
+        assert_eq!(groups.len(), 1);
+        // As IAM answered before: one result per action and resource.
+        let old = answers(&[
+            result("ssm:GetDocument", Some("arn:x"), "allowed"),
+            result("ssm:GetDocument", Some("arn:y"), "implicitDeny"),
+        ]);
+        let found = verdicts(&checks, &groups, &old).unwrap();
+        let decisions: Vec<_> = found.iter().map(|v| v.decision).collect();
+        assert_eq!(
+            decisions,
+            [PolicyDecision::Allowed, PolicyDecision::ImplicitDeny]
+        );
+        // As IAM answers now: one per action, per resource inside.
+        let specific = |resource: &str, decision: &str| {
+            ResourceSpecificResult::builder()
+                .eval_resource_name(resource)
+                .eval_resource_decision(PolicyEvaluationDecisionType::from(decision))
+                .missing_context_values("aws:ResourceTag/k")
+                .build()
+                .unwrap()
+        };
+        let now = builder("SSM:getDocument", None, "explicitDeny")
+            .resource_specific_results(specific("arn:x", "explicitDeny"))
+            .resource_specific_results(specific("arn:y", "allowed"))
+            .organizations_decision_detail(
+                OrganizationsDecisionDetail::builder()
+                    .allowed_by_organizations(false)
+                    .build(),
+            );
+        let found = verdicts(&checks, &groups, &answers(&[now.build().unwrap()])).unwrap();
+        assert_eq!(found[0].decision, PolicyDecision::ExplicitDeny);
+        assert_eq!(found[0].denied_by, Some("a service control policy"));
+        assert_eq!(found[0].missing_context, ["aws:ResourceTag/k"]);
+        assert_eq!(found[1].decision, PolicyDecision::Allowed);
+        assert_eq!(found[1].denied_by, None);
+        // Only the aggregate: it decides every resource.
+        let boundary = builder("ssm:GetDocument", None, "implicitDeny")
+            .permissions_boundary_decision_detail(
+                PermissionsBoundaryDecisionDetail::builder()
+                    .allowed_by_permissions_boundary(false)
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let found = verdicts(&checks, &groups, &answers(&[boundary])).unwrap();
+        assert!(
+            found
+                .iter()
+                .all(|v| v.denied_by == Some("the permissions boundary"))
+        );
+        // Nothing about the action: an error, never an allow.
+        let other = answers(&[result("ssm:GetDocuments", None, "allowed")]);
+        assert!(matches!(
+            verdicts(&checks, &groups, &other),
+            Err(PermissionsError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn checks_with_the_same_resources_and_context_share_a_call() {
+        let mut other_context = check("ssm:GetDocument", &["arn:x"]);
+        other_context.context.clear();
+        let checks = [
+            check("ssm:GetDocument", &["arn:x"]),
+            check("ssm:DescribeDocument", &["arn:x"]),
+            check("ssm:GetDocument", &["arn:x"]),
+            other_context,
+            check("ssm:GetDocument", &["arn:x", "arn:y"]),
+        ];
+        let groups = groups(&checks);
+        let actions: Vec<&[&str]> = groups.iter().map(|g| g.actions.as_slice()).collect();
+        assert_eq!(
+            actions,
+            [
+                &["ssm:GetDocument", "ssm:DescribeDocument"][..],
+                &["ssm:GetDocument"],
+                &["ssm:GetDocument"]
+            ]
+        );
+    }
 }

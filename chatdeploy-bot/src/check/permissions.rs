@@ -142,6 +142,12 @@ fn not_verified(error: &PermissionsError) -> String {
         PermissionsError::UnknownPrincipal { .. } => "run check with the bot's own IAM role or \
              user, and grant iam:SimulatePrincipalPolicy on it to let check verify them"
             .to_owned(),
+        PermissionsError::NoSuchPrincipal { .. } => "verify them in the IAM console's policy \
+             simulator, or run check as an IAM role without a path"
+            .to_owned(),
+        PermissionsError::Backend(error) if error.is_retryable() => {
+            "run check again shortly".to_owned()
+        }
         _ => "grant iam:SimulatePrincipalPolicy on the bot's own role to let check verify them"
             .to_owned(),
     };
@@ -285,6 +291,46 @@ mod tests {
         let not_arn = catalog("AutomationAssumeRole = \"auto\"");
         let why = pass_roles(not_arn.service("app").unwrap(), None).unwrap_err();
         assert!(why.contains("no IAM role ARN"), "{why}");
+    }
+
+    fn verdict(decision: PolicyDecision, required: bool) -> PermissionVerdict {
+        let mut verdict = PermissionVerdict::new(
+            "ssm:StartAutomationExecution",
+            "arn:aws:ssm:us-east-1:1:automation-definition/D:$DEFAULT",
+            decision,
+        );
+        verdict.purpose = "start releases of app".into();
+        verdict.required = required;
+        verdict
+    }
+
+    #[test]
+    fn denials_say_what_to_grant_or_remove() {
+        let role = "arn:aws:iam::1:role/bot";
+        let implicit = denial(role, &verdict(PolicyDecision::ImplicitDeny, true));
+        assert_eq!(
+            implicit,
+            "permissions: ssm:StartAutomationExecution on \
+             arn:aws:ssm:us-east-1:1:automation-definition/D:$DEFAULT is denied to \
+             arn:aws:iam::1:role/bot (implicitDeny): the bot cannot start releases of app; allow \
+             ssm:StartAutomationExecution on \
+             arn:aws:ssm:us-east-1:1:automation-definition/D:$DEFAULT as statement \
+             StartOnlyTheConfiguredDocumentsTaggedAsChatdeploys of deploy/iam-policy.json does"
+        );
+        let mut explicit = verdict(PolicyDecision::ExplicitDeny, false);
+        explicit.denied_by = Some("a service control policy");
+        explicit.missing_context = vec!["aws:RequestTag/team".into()];
+        let text = denial(role, &explicit);
+        assert!(
+            text.contains("(explicitDeny, by a service control policy)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("conditions read aws:RequestTag/team"),
+            "{text}"
+        );
+        assert!(text.contains("; remove or narrow the Deny"), "{text}");
+        assert!(text.ends_with("starts may work without it)"), "{text}");
     }
 
     #[test]
