@@ -73,6 +73,9 @@ pub(super) async fn check(
         };
         checks.extend(backend.release_permissions(&principal, &release));
     }
+    if checks.is_empty() {
+        return;
+    }
     match backend.simulate_permissions(&principal, &checks).await {
         Ok(verdicts) => report(&principal, &verdicts, summary),
         Err(error) => summary.skip(PART, &not_verified(&error)),
