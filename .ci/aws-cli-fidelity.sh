@@ -5,7 +5,9 @@
 # approved by the default identity, a second principal (bob) approving by
 # his access key while the bot is refused, parameter constraints, stops
 # through Cancelling, filtered and paged listings, step listings,
-# get-document, and STS get-caller-identity on the same endpoint.
+# get-document, STS get-caller-identity and IAM simulate-principal-policy
+# (paged, a denied action, the simulation itself refused) on the same
+# endpoint.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -60,6 +62,7 @@ cargo build -q -p chatdeploy-aws --features emulator --bin ssm-emulator
 BIN="${CARGO_TARGET_DIR:-target}/debug/ssm-emulator"
 "$BIN" --step-delay-ms 100 --cancel-delay-ms 6000 \
     --identity "BOBKEY=$BOB" --document "Release-Bob=$WORK/release-bob.yml" \
+    --deny-action ssm:StopAutomationExecution \
     >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
 EMULATOR_PID=$!
 
@@ -93,6 +96,24 @@ sts() {
     python3 -m json.tool "$out" >/dev/null
     cp "$out" "$WORK/response-$(date +%s%N)-sts-$1.json"
     cat "$out"
+}
+
+# Like ssm, for `aws iam`; recorded for the model check as iam-<command>.
+iam() {
+    local out="$WORK/last-iam.json"
+    aws --endpoint-url "$URL" --output json iam "$@" >"$out"
+    python3 -m json.tool "$out" >/dev/null
+    cp "$out" "$WORK/response-$(date +%s%N)-iam-$1.json"
+    cat "$out"
+}
+
+# Tells the emulator what to do (its /_emulator/ test control).
+control() {
+    python3 - "$URL/_emulator/$1" "$2" <<'PY'
+import sys, urllib.request
+request = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST")
+assert urllib.request.urlopen(request).status == 204
+PY
 }
 
 # Runs a CLI command that must fail with the error code $1.
@@ -253,6 +274,42 @@ AWS_ACCESS_KEY_ID=BOBKEY sts get-caller-identity >"$WORK/me.json"
 [[ $(jq_py "$WORK/me.json" 'd["Account"]') == 123456789012 ]]
 sts get-caller-identity | grep -q 'role/chatdeploy'
 
+# IAM on the same endpoint: the bot's role simulated; the emulator allows
+# everything but the action it was started to deny. The CLI sends the
+# context entries and pages by MaxItems and Marker itself (--max-items).
+ROLE=arn:aws:iam::123456789012:role/chatdeploy
+EXECUTIONS=arn:aws:ssm:us-east-1:123456789012:automation-execution/*
+iam simulate-principal-policy --policy-source-arn "$ROLE" \
+    --action-names ssm:GetAutomationExecution ssm:StopAutomationExecution \
+    --resource-arns "$EXECUTIONS" arn:aws:ssm:us-east-1:123456789012:document/Deploy-App \
+    --context-entries "ContextKeyName=aws:ResourceTag/chatdeploy:service,ContextKeyValues=app,ContextKeyType=string" \
+    >"$WORK/simulated.json"
+python3 - "$WORK/simulated.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["EvaluationResults"]
+decisions = {r["EvalActionName"]: r["EvalDecision"] for r in results}
+assert decisions == {"ssm:GetAutomationExecution": "allowed",
+                     "ssm:StopAutomationExecution": "implicitDeny"}, decisions
+specific = results[1]["ResourceSpecificResults"]
+assert [s["EvalResourceDecision"] for s in specific] == ["implicitDeny"] * 2, specific
+PY
+iam simulate-principal-policy --policy-source-arn "$ROLE" --max-items 2 \
+    --action-names ssm:DescribeDocument ssm:GetDocument ssm:SendAutomationSignal \
+    >"$WORK/first-simulated.json"
+TOKEN=$(jq_py "$WORK/first-simulated.json" 'd["NextToken"]')
+[[ $(jq_py "$WORK/first-simulated.json" 'len(d["EvaluationResults"])') == 2 ]]
+iam simulate-principal-policy --policy-source-arn "$ROLE" --max-items 2 --starting-token "$TOKEN" \
+    --action-names ssm:DescribeDocument ssm:GetDocument ssm:SendAutomationSignal \
+    >"$WORK/rest-simulated.json"
+[[ $(jq_py "$WORK/rest-simulated.json" '[r["EvalActionName"] for r in d["EvaluationResults"]]') \
+    == "['ssm:SendAutomationSignal']" ]] || { cat "$WORK/rest-simulated.json" >&2; exit 1; }
+expect_error InvalidInput iam simulate-principal-policy \
+    --policy-source-arn arn:aws:sts::123456789012:assumed-role/chatdeploy/s --action-names ssm:GetDocument
+control deny '{"Operation": "SimulatePrincipalPolicy", "Denied": true}'
+expect_error AccessDenied iam simulate-principal-policy --policy-source-arn "$ROLE" \
+    --action-names ssm:GetDocument
+control deny '{"Operation": "SimulatePrincipalPolicy", "Denied": false}'
+
 # Stricter than the CLI's parser: every member of every response is one the
 # model defines, with its type, enum value and no nulls.
 python3 - "$WORK" <<'PY'
@@ -297,12 +354,23 @@ def check(shape, value, path):
     elif kind == "boolean":
         if not isinstance(value, bool):
             problems.append(f"{path}: not a boolean")
-models = {"ssm": model, "sts": botocore.session.get_session().get_service_model("sts")}
+models = {service: botocore.session.get_session().get_service_model(service)
+          for service in ("ssm", "sts", "iam")}
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "response-*.json"))):
     command = re.match(r"response-\d+-(.+)\.json", os.path.basename(path)).group(1)
-    service, command = command.split("-", 1) if command.startswith("sts-") else ("ssm", command)
+    service, command = (command.split("-", 1) if command.startswith(("sts-", "iam-"))
+                        else ("ssm", command))
     op = "".join(part.capitalize() for part in command.split("-"))
-    check(models[service].operation_model(op).output_shape, json.load(open(path)), op)
+    response = json.load(open(path))
+    # The CLI's own resume token (--max-items) of operations that page by
+    # another name (IAM's Marker) is no member of the response.
+    paginators = botocore.session.get_session().get_paginator_model(service)
+    try:
+        if paginators.get_paginator(op)["output_token"] != "NextToken":
+            response.pop("NextToken", None)
+    except ValueError:
+        pass
+    check(models[service].operation_model(op).output_shape, response, op)
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)

@@ -200,6 +200,24 @@ impl Bed {
         serde_json::from_str(json).unwrap_or(Value::Null)
     }
 
+    /// Tells the emulator what to do (its `/_emulator/…` test control).
+    async fn control(&self, path: &str, body: Value) {
+        let body = body.to_string();
+        let request = format!(
+            "POST /_emulator/{path} HTTP/1.1\r\nHost: {0}\r\nContent-Type: application/json\r\n\
+             Content-Length: {1}\r\nConnection: close\r\n\r\n{body}",
+            self.emulator_addr,
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(&self.emulator_addr)
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 204"), "{path}: {response}");
+    }
+
     async fn executions(&self) -> Vec<Value> {
         let listed = self.ssm("DescribeAutomationExecutions", json!({})).await;
         listed["AutomationExecutionMetadataList"]
@@ -500,7 +518,9 @@ fn bed_bot_output(bed: &Bed, db: &Path) -> (std::process::ExitStatus, String) {
 }
 
 /// `--check` against the emulator and the fake Slack: documents and their
-/// parameters, the token, channel membership; a problem fails the check.
+/// parameters, the bot's permissions, the token, channel membership; a
+/// problem fails the check, and so does a part not checked (the
+/// permissions, when the simulation is refused) unless `--allow-skip`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_documents_parameters_and_channels() {
     let bed = Bed::start().await;
@@ -508,6 +528,14 @@ async fn check_reports_documents_parameters_and_channels() {
     let output = bed.bot_command(&state).arg("--check").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "ok    permissions: the 9 actions the bot uses are allowed for \
+             arn:aws:iam::123456789012:role/chatdeploy (10 action and resource pairs simulated \
+             with iam:SimulatePrincipalPolicy)"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("ok    app: document Deploy-App and its parameters"),
         "{stdout}"
@@ -524,6 +552,76 @@ async fn check_reports_documents_parameters_and_channels() {
         "{stdout}"
     );
     assert!(stdout.contains("check passed"), "{stdout}");
+
+    // A denied action: a FAIL naming it, its resource and what to grant.
+    bed.control(
+        "policy",
+        json!({"Action": "ssm:SendAutomationSignal", "Decision": "implicitDeny"}),
+    )
+    .await;
+    let output = bed.bot_command(&state).arg("--check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL  permissions: ssm:SendAutomationSignal on \
+             arn:aws:ssm:us-east-1:123456789012:automation-execution/* is denied to \
+             arn:aws:iam::123456789012:role/chatdeploy (implicitDeny): the bot cannot answer the \
+             approval step of releases of app; allow ssm:SendAutomationSignal on \
+             arn:aws:ssm:us-east-1:123456789012:automation-execution/* as statement \
+             WatchApproveAndStopOnlyChatdeploysExecutions of deploy/iam-policy.json does"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ok    permissions"), "{stdout}");
+    assert!(stdout.contains("check found 1 problem(s)"), "{stdout}");
+
+    // The simulation refused: a skip, which fails the check unless
+    // --allow-skip.
+    bed.control(
+        "policy",
+        json!({"Action": "ssm:SendAutomationSignal", "Decision": "allowed"}),
+    )
+    .await;
+    bed.control(
+        "deny",
+        json!({"Operation": "SimulatePrincipalPolicy", "Denied": true}),
+    )
+    .await;
+    let output = bed.bot_command(&state).arg("--check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "skip  permissions: not verified: AWS refused iam:SimulatePrincipalPolicy on \
+             arn:aws:iam::123456789012:role/chatdeploy"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "grant iam:SimulatePrincipalPolicy on the bot's own role \
+             (arn:aws:iam::123456789012:role/chatdeploy) to let check verify them"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("check incomplete"), "{stdout}");
+    let output = bed
+        .bot_command(&state)
+        .args(["--check", "--allow-skip"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("check passed with 1 part(s) not checked (--allow-skip): permissions"),
+        "{stdout}"
+    );
+    bed.control(
+        "deny",
+        json!({"Operation": "SimulatePrincipalPolicy", "Denied": false}),
+    )
+    .await;
 
     bed.slack.remove_bot_from("C0DEPLOY");
     let output = bed.bot_command(&state).arg("--check").output().unwrap();

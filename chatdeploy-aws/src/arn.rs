@@ -6,8 +6,7 @@
 //! a session of an assumed role (`arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`,
 //! which drops the role's path).
 
-// Only the emulator checks approvers so far; the backend will use it too.
-#![cfg_attr(not(feature = "emulator"), allow(dead_code))]
+// Only the emulator checks approvers; the backend derives its policy source.
 
 /// The partitions whose ARNs are understood.
 const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
@@ -114,6 +113,25 @@ impl<'a> Principal<'a> {
     }
 }
 
+/// The IAM principal whose policies apply to `caller_arn`, as
+/// `iam:SimulatePrincipalPolicy` takes it (`PolicySourceArn`), with the
+/// partition and account: an IAM user or role ARN as is, the role of an
+/// assumed-role session (`arn:P:iam::A:role/NAME`: the session's ARN
+/// carries no role path, so a role with a path is not found by this ARN).
+/// `None` for anything else (the root user, federated users, malformed
+/// ARNs).
+pub(crate) fn policy_source(caller_arn: &str) -> Option<(String, &str, &str)> {
+    let principal = Principal::parse(caller_arn.trim())?;
+    let (partition, account) = principal.scope();
+    let arn = match principal {
+        Principal::User { .. } | Principal::Role { .. } => caller_arn.trim().to_owned(),
+        Principal::AssumedRole { role, .. } => {
+            format!("arn:{partition}:iam::{account}:role/{role}")
+        }
+    };
+    Some((arn, partition, account))
+}
+
 /// Whether `caller_arn` is the principal an `aws:approve` step's
 /// `Approvers` entry names.
 ///
@@ -122,6 +140,7 @@ impl<'a> Principal<'a> {
 /// assumed-role ARN carries none); an assumed-role ARN matches that one
 /// session; a bare name matches a user or role of that name. Partition and
 /// account must agree, and nothing matches on a substring.
+#[cfg_attr(not(feature = "emulator"), allow(dead_code))]
 pub(crate) fn approver_matches(approver: &str, caller_arn: &str) -> bool {
     let Some(caller) = Principal::parse(caller_arn) else {
         return false;
@@ -153,6 +172,32 @@ mod tests {
     const SESSION: &str = "arn:aws:sts::111122223333:assumed-role/chatdeploy/session-1";
     const BOB: &str = "arn:aws:iam::111122223333:user/ops/bob";
     const ROLE: &str = "arn:aws:iam::111122223333:role/chatdeploy";
+
+    #[test]
+    fn policy_sources_are_users_and_roles() {
+        assert_eq!(
+            policy_source(SESSION),
+            Some((ROLE.to_owned(), "aws", "111122223333"))
+        );
+        assert_eq!(
+            policy_source(BOB),
+            Some((BOB.to_owned(), "aws", "111122223333"))
+        );
+        let pathed = "arn:aws-cn:iam::111122223333:role/ops/chatdeploy";
+        assert_eq!(
+            policy_source(pathed),
+            Some((pathed.to_owned(), "aws-cn", "111122223333"))
+        );
+        for other in [
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:sts::111122223333:federated-user/bob",
+            "arn:aws:sts::111122223333:assumed-role/chatdeploy",
+            "chatdeploy",
+            "",
+        ] {
+            assert_eq!(policy_source(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn approvers_match_as_ssm_compares_principals() {

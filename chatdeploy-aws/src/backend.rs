@@ -5,18 +5,15 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{SignalType, StepExecution, StopType, Tag};
+use aws_sdk_ssm::types::StepExecution;
 use chatdeploy_core::ExecutionId;
-use chatdeploy_core::backend::{
-    ApprovalGate, BackendError, DeployBackend, DocumentDescription, DocumentParameter,
-    ExecutionSnapshot, Signal, StartRequest,
-};
+use chatdeploy_core::backend::{BackendError, DocumentDescription, DocumentParameter};
 
+use crate::deploy::execution_subject;
 use crate::errors::{self, Operation, Subject};
 use crate::gate::ParsedDocument;
-use crate::mapping;
+use crate::{BuildSsmBackendError, SsmBackendBuilder};
 
 /// How long the caller's identity is trusted before it is asked again
 /// (credentials rotate; the role behind them rarely changes).
@@ -25,24 +22,9 @@ const IDENTITY_TTL: Duration = Duration::from_secs(15 * 60);
 /// What the backend remembers between calls: who it is, and the documents
 /// it has read, per version (a version's content never changes).
 #[derive(Debug, Default)]
-struct Memo {
+pub(crate) struct Memo {
     identity: Option<(String, Instant)>,
     documents: HashMap<(String, String), Arc<ParsedDocument>>,
-}
-
-/// Why an [`SsmBackend`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildSsmBackendError {
-    /// No client was given.
-    #[error("no SSM client was given; call SsmBackend::builder().with_client(…)")]
-    MissingClient,
-    /// Neither the builder nor the client's configuration names a region.
-    #[error("no AWS region is configured; set AWS_REGION (or region in the AWS profile)")]
-    MissingRegion,
-    /// A tag value SSM would refuse.
-    #[error("invalid tag: {0}")]
-    InvalidTag(String),
 }
 
 /// Runs releases as SSM Automation executions.
@@ -59,14 +41,16 @@ pub enum BuildSsmBackendError {
 /// ```
 #[derive(Clone)]
 pub struct SsmBackend {
-    client: Client,
+    pub(crate) client: Client,
     /// Asks who the bot is (approval gates, telling its decisions apart).
-    sts: Option<aws_sdk_sts::Client>,
-    region: String,
+    pub(crate) sts: Option<aws_sdk_sts::Client>,
+    /// Simulates the bot's own policies (`check`).
+    pub(crate) iam: Option<aws_sdk_iam::Client>,
+    pub(crate) region: String,
     /// The provider the default chain found (only with `from_env`), kept
     /// for [`SsmBackend::check_credentials`].
-    credentials: Option<aws_sdk_ssm::config::SharedCredentialsProvider>,
-    memo: Arc<Mutex<Memo>>,
+    pub(crate) credentials: Option<aws_sdk_ssm::config::SharedCredentialsProvider>,
+    pub(crate) memo: Arc<Mutex<Memo>>,
 }
 
 impl fmt::Debug for SsmBackend {
@@ -77,76 +61,6 @@ impl fmt::Debug for SsmBackend {
     }
 }
 
-/// Builds an [`SsmBackend`] from a configured client.
-///
-/// ```
-/// use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-/// use chatdeploy_aws::{SsmBackend, https_client};
-///
-/// let config = aws_sdk_ssm::Config::builder()
-///     .behavior_version(BehaviorVersion::latest())
-///     .http_client(https_client())
-///     .credentials_provider(Credentials::for_tests())
-///     .region(Region::new("eu-west-1"))
-///     .build();
-/// let backend = SsmBackend::builder()
-///     .with_client(aws_sdk_ssm::Client::from_conf(config))
-///     .build()
-///     .unwrap();
-/// assert_eq!(backend.region(), "eu-west-1");
-/// ```
-#[derive(Debug, Default)]
-#[must_use]
-pub struct SsmBackendBuilder {
-    client: Option<Client>,
-    sts: Option<aws_sdk_sts::Client>,
-    region: Option<String>,
-}
-
-impl SsmBackendBuilder {
-    /// The SDK client to call SSM with.
-    pub fn with_client(mut self, client: Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
-    /// The STS client that tells who the bot is. Without one, approval
-    /// gates cannot be verified (services with `approval = "document"`
-    /// are then refused) and the bot's own decisions cannot be told from
-    /// others'.
-    pub fn with_sts_client(mut self, sts: aws_sdk_sts::Client) -> Self {
-        self.sts = Some(sts);
-        self
-    }
-
-    /// The region for console links; defaults to the client's region.
-    pub fn with_region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
-        self
-    }
-
-    /// Checks and builds.
-    ///
-    /// # Errors
-    ///
-    /// [`BuildSsmBackendError`] without a client or a region.
-    pub fn build(self) -> Result<SsmBackend, BuildSsmBackendError> {
-        let client = self.client.ok_or(BuildSsmBackendError::MissingClient)?;
-        let region = self
-            .region
-            .or_else(|| client.config().region().map(ToString::to_string))
-            .filter(|r| !r.trim().is_empty())
-            .ok_or(BuildSsmBackendError::MissingRegion)?;
-        Ok(SsmBackend {
-            client,
-            sts: self.sts,
-            region,
-            credentials: None,
-            memo: Arc::default(),
-        })
-    }
-}
-
 impl SsmBackend {
     /// A builder, for a client configured by the caller.
     pub fn builder() -> SsmBackendBuilder {
@@ -154,11 +68,12 @@ impl SsmBackend {
     }
 
     /// A backend on a configured client; `region` is used for console links.
-    /// It has no STS client (see [`SsmBackendBuilder::with_sts_client`]).
+    /// It has no STS or IAM client (see [`SsmBackendBuilder::with_sts_client`]).
     pub fn from_client(client: Client, region: impl Into<String>) -> Self {
         Self {
             client,
             sts: None,
+            iam: None,
             region: region.into(),
             credentials: None,
             memo: Arc::default(),
@@ -180,6 +95,7 @@ impl SsmBackend {
         let mut backend = Self::builder()
             .with_client(Client::new(&config))
             .with_sts_client(aws_sdk_sts::Client::new(&config))
+            .with_iam_client(aws_sdk_iam::Client::new(&config))
             .build()?;
         backend.credentials = config.credentials_provider();
         Ok(backend)
@@ -327,7 +243,7 @@ impl SsmBackend {
 
     /// The identity if it is known or can be asked now; `None` otherwise
     /// (decisions are then not attributed to the bot).
-    async fn identity_if_known(&self) -> Option<String> {
+    pub(crate) async fn identity_if_known(&self) -> Option<String> {
         match self.identity().await {
             Ok(arn) => Some(arn),
             Err(error) => {
@@ -339,7 +255,10 @@ impl SsmBackend {
 
     /// Every step execution of `execution`, page by page, for executions
     /// whose step list `GetAutomationExecution` truncated.
-    async fn all_steps(&self, execution: &ExecutionId) -> Result<Vec<StepExecution>, BackendError> {
+    pub(crate) async fn all_steps(
+        &self,
+        execution: &ExecutionId,
+    ) -> Result<Vec<StepExecution>, BackendError> {
         let subject = execution_subject(Operation::DescribeAutomationStepExecutions, execution);
         let mut steps = Vec::new();
         let mut token: Option<String> = None;
@@ -364,7 +283,7 @@ impl SsmBackend {
 
     /// A document's content for `version` (its default version when
     /// `None`), parsed, cached per version.
-    async fn parsed_document(
+    pub(crate) async fn parsed_document(
         &self,
         name: &str,
         version: Option<&str>,
@@ -372,7 +291,7 @@ impl SsmBackend {
         let version = match version {
             Some(version) => version.to_owned(),
             None => self
-                .describe(name)
+                .describe_version(name, None)
                 .await?
                 .version
                 .unwrap_or_else(|| "$DEFAULT".to_owned()),
@@ -409,146 +328,11 @@ impl SsmBackend {
     }
 }
 
-fn tag(key: &str, value: &str) -> Result<Tag, BackendError> {
-    Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .map_err(|e| BackendError::Other {
-            operation: Operation::StartAutomationExecution.name().to_owned(),
-            message: e.to_string(),
-        })
-}
-
-fn execution_subject(operation: Operation, execution: &ExecutionId) -> Subject<'static> {
-    Subject {
-        operation,
-        what: format!("execution {execution}"),
-        token: None,
-    }
-}
-
-#[async_trait]
-impl DeployBackend for SsmBackend {
-    async fn start(&self, request: &StartRequest) -> Result<ExecutionId, BackendError> {
-        let token = request.idempotency_token.to_string();
-        let subject = Subject {
-            operation: Operation::StartAutomationExecution,
-            what: format!("document {}", request.document),
-            token: Some(&token),
-        };
-        let mut call = self
-            .client
-            .start_automation_execution()
-            .document_name(&request.document)
-            .set_document_version(request.document_version.clone())
-            .client_token(&token)
-            .tags(tag("chatdeploy:service", &request.service)?)
-            .tags(tag("chatdeploy:version", &request.version)?)
-            .tags(tag("chatdeploy:deployment", request.deployment.as_str())?)
-            .tags(tag("chatdeploy:requester", request.requester.as_str())?);
-        for (name, value) in &request.parameters {
-            call = call.parameters(name, vec![value.clone()]);
-        }
-        errors::called(subject.operation);
-        let output = call
-            .send()
-            .await
-            .map_err(|e| errors::from_sdk(&subject, e))?;
-        output
-            .automation_execution_id()
-            .map(ExecutionId::new)
-            .ok_or_else(|| BackendError::Other {
-                operation: subject.operation.name().to_owned(),
-                message: "the response has no AutomationExecutionId".to_owned(),
-            })
-    }
-
-    async fn snapshot(&self, execution: &ExecutionId) -> Result<ExecutionSnapshot, BackendError> {
-        let subject = execution_subject(Operation::GetAutomationExecution, execution);
-        errors::called(subject.operation);
-        let output = self
-            .client
-            .get_automation_execution()
-            .automation_execution_id(execution.as_str())
-            .send()
-            .await
-            .map_err(|e| errors::from_sdk(&subject, e))?;
-        let Some(found) = output.automation_execution() else {
-            return Err(BackendError::NotFound { what: subject.what });
-        };
-        // A long step list is cut short; read the rest, so that no step
-        // (an approval step among them) goes unseen.
-        let steps = if found.step_executions_truncated() {
-            Some(self.all_steps(execution).await?)
-        } else {
-            None
-        };
-        let bot = self.identity_if_known().await;
-        Ok(mapping::snapshot(found, steps.as_deref(), bot.as_deref()))
-    }
-
-    async fn signal(
-        &self,
-        execution: &ExecutionId,
-        signal: Signal,
-        comment: &str,
-    ) -> Result<(), BackendError> {
-        let subject = execution_subject(Operation::SendAutomationSignal, execution);
-        let signal_type = match signal {
-            Signal::Approve => SignalType::Approve,
-            Signal::Reject => SignalType::Reject,
-        };
-        errors::called(subject.operation);
-        self.client
-            .send_automation_signal()
-            .automation_execution_id(execution.as_str())
-            .signal_type(signal_type)
-            .payload("Comment", vec![comment.to_owned()])
-            .send()
-            .await
-            .map_err(|e| errors::from_sdk(&subject, e))?;
-        Ok(())
-    }
-
-    async fn cancel(&self, execution: &ExecutionId) -> Result<(), BackendError> {
-        let subject = execution_subject(Operation::StopAutomationExecution, execution);
-        errors::called(subject.operation);
-        self.client
-            .stop_automation_execution()
-            .automation_execution_id(execution.as_str())
-            .r#type(StopType::Cancel)
-            .send()
-            .await
-            .map_err(|e| errors::from_sdk(&subject, e))?;
-        Ok(())
-    }
-
-    async fn describe(&self, document: &str) -> Result<DocumentDescription, BackendError> {
-        self.describe_version(document, None).await
-    }
-
-    async fn approval_gate(&self, request: &StartRequest) -> Result<ApprovalGate, BackendError> {
-        let identity = self.identity().await?;
-        let (version, document) = self
-            .parsed_document(&request.document, request.document_version.as_deref())
-            .await?;
-        Ok(document.gate(&request.parameters, &identity, Some(version)))
-    }
-
-    fn execution_url(&self, execution: &ExecutionId) -> Option<String> {
-        let region = &self.region;
-        Some(format!(
-            "https://{region}.console.aws.amazon.com/systems-manager/automation/execution/\
-             {execution}?region={region}"
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+    use chatdeploy_core::backend::DeployBackend;
 
     fn client(region: Option<&str>) -> Client {
         let config = aws_sdk_ssm::Config::builder()

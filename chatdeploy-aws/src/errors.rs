@@ -7,7 +7,7 @@ use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use chatdeploy_core::backend::BackendError;
 use chatdeploy_core::metrics::{self, AwsService};
 
-/// The SSM operations the backend calls.
+/// The operations the backend calls (SSM's, and STS's and IAM's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Operation {
@@ -27,6 +27,8 @@ pub enum Operation {
     DescribeAutomationStepExecutions,
     /// STS `GetCallerIdentity` (needs no permission).
     GetCallerIdentity,
+    /// IAM `SimulatePrincipalPolicy` (`check`'s permissions part).
+    SimulatePrincipalPolicy,
 }
 
 impl Operation {
@@ -41,6 +43,7 @@ impl Operation {
             Self::GetDocument => "GetDocument",
             Self::DescribeAutomationStepExecutions => "DescribeAutomationStepExecutions",
             Self::GetCallerIdentity => "GetCallerIdentity",
+            Self::SimulatePrincipalPolicy => "SimulatePrincipalPolicy",
         }
     }
 
@@ -56,6 +59,7 @@ impl Operation {
     pub fn iam_action(self) -> String {
         match self {
             Self::GetCallerIdentity => "sts:GetCallerIdentity".to_owned(),
+            Self::SimulatePrincipalPolicy => "iam:SimulatePrincipalPolicy".to_owned(),
             other => format!("ssm:{}", other.name()),
         }
     }

@@ -4,11 +4,15 @@
 //! ```text
 //! ssm-emulator [--port N] [--step-delay-ms N] [--cancel-delay-ms N] [--caller-arn ARN]
 //!              [--identity ACCESS_KEY=ARN]... [--document NAME=PATH]...
+//!              [--deny OPERATION]... [--deny-action IAM_ACTION]...
 //! ```
 //!
 //! `--identity` attributes calls signed with an access key to an IAM ARN
 //! (e.g. a second approver); `--cancel-delay-ms` is how long a stopped
-//! execution stays `Cancelling`.
+//! execution stays `Cancelling`; `--deny` refuses an operation with
+//! `AccessDenied` (e.g. `SimulatePrincipalPolicy`); `--deny-action` makes
+//! `SimulatePrincipalPolicy` answer `implicitDeny` for an IAM action (e.g.
+//! `ssm:SendAutomationSignal`).
 //!
 //! Prints `listening on http://127.0.0.1:PORT` once ready, then serves until
 //! killed.
@@ -20,7 +24,8 @@ use std::time::Duration;
 use chatdeploy_aws::SsmEmulator;
 
 const USAGE: &str = "usage: ssm-emulator [--port N] [--step-delay-ms N] [--cancel-delay-ms N] \
-                     [--caller-arn ARN] [--identity ACCESS_KEY=ARN]... [--document NAME=PATH]...";
+                     [--caller-arn ARN] [--identity ACCESS_KEY=ARN]... [--document NAME=PATH]... \
+                     [--deny OPERATION]... [--deny-action IAM_ACTION]...";
 
 fn configure(args: &[String]) -> Result<chatdeploy_aws::emulator::SsmEmulatorBuilder, String> {
     let mut builder = SsmEmulator::builder();
@@ -60,6 +65,8 @@ fn configure(args: &[String]) -> Result<chatdeploy_aws::emulator::SsmEmulatorBui
                     .map_err(|e| format!("cannot read {path}: {e}"))?;
                 builder.document(name, content)
             }
+            "--deny" => builder.deny(value()?),
+            "--deny-action" => builder.deny_action(value()?),
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         };

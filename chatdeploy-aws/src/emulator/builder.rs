@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{DEFAULT_CALLER_ARN, EmulatorError, Inner, Shared, SsmEmulator, ops, server};
+use crate::permissions::PolicyDecision;
 
 /// The emulator's tunable behaviour, read on every call.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +45,8 @@ pub struct SsmEmulatorBuilder {
     identities: HashMap<String, String>,
     documents: Vec<(String, String)>,
     rate_limits: Vec<(String, f64, u32)>,
+    denied: Vec<String>,
+    denied_actions: Vec<String>,
 }
 
 impl Default for SsmEmulatorBuilder {
@@ -56,6 +59,8 @@ impl Default for SsmEmulatorBuilder {
             identities: HashMap::new(),
             documents: Vec::new(),
             rate_limits: Vec::new(),
+            denied: Vec::new(),
+            denied_actions: Vec::new(),
         }
     }
 }
@@ -125,6 +130,21 @@ impl SsmEmulatorBuilder {
         self
     }
 
+    /// Calls to `operation` fail with `AccessDeniedException` (see
+    /// [`SsmEmulator::deny`]); `SimulatePrincipalPolicy` to refuse the
+    /// permission simulation.
+    pub fn deny(mut self, operation: impl Into<String>) -> Self {
+        self.denied.push(operation.into());
+        self
+    }
+
+    /// `SimulatePrincipalPolicy` answers `implicitDeny` for the IAM
+    /// `action` (see [`SsmEmulator::deny_action`]).
+    pub fn deny_action(mut self, action: impl Into<String>) -> Self {
+        self.denied_actions.push(action.into());
+        self
+    }
+
     /// A document to create at start (JSON or YAML).
     pub fn document(mut self, name: impl Into<String>, content: impl Into<String>) -> Self {
         self.documents.push((name.into(), content.into()));
@@ -141,6 +161,10 @@ impl SsmEmulatorBuilder {
         for (operation, per_second, burst) in &self.rate_limits {
             ops.limits
                 .set(operation, *per_second, *burst, Instant::now());
+        }
+        ops.faults.denied.extend(self.denied);
+        for action in &self.denied_actions {
+            ops.policy.decide(action, PolicyDecision::ImplicitDeny);
         }
         let shared = Arc::new(Shared(Mutex::new(Inner {
             ops,

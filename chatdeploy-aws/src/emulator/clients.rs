@@ -54,7 +54,22 @@ impl SsmEmulator {
         aws_sdk_sts::Client::from_conf(config)
     }
 
-    /// An [`SsmBackend`](crate::SsmBackend) on the real SDK (SSM and STS),
+    /// A real IAM client for this emulator, signing with `access_key`: its
+    /// `SimulatePrincipalPolicy` answers as [`SsmEmulator::deny_action`]
+    /// set.
+    pub fn iam_client_as(&self, access_key: &str) -> aws_sdk_iam::Client {
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .http_client(crate::https_client())
+            .endpoint_url(self.url())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .credentials_provider(credentials(access_key))
+            .retry_config(retry_config())
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
+    /// An [`SsmBackend`](crate::SsmBackend) on the real SDK (SSM, STS and IAM),
     /// talking to this emulator as the access key `test`.
     pub fn backend(&self) -> crate::SsmBackend {
         self.backend_as("test")
@@ -66,6 +81,7 @@ impl SsmEmulator {
         crate::SsmBackend::builder()
             .with_client(self.client_as(access_key))
             .with_sts_client(self.sts_client_as(access_key))
+            .with_iam_client(self.iam_client_as(access_key))
             .with_region("us-east-1")
             .build()
             .unwrap_or_else(|_| {

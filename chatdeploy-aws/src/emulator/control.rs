@@ -1,8 +1,11 @@
 //! Test control, beside SSM's wire: what tests do to an emulator running as
 //! its own process (the `ssm-emulator` binary), where they cannot call
 //! [`SsmEmulator`](super::SsmEmulator)'s methods. Not part of any AWS API:
-//! `POST /_emulator/identity` maps an access key to a principal and
-//! `POST /_emulator/fail-execution` fails an execution where it is.
+//! `POST /_emulator/identity` maps an access key to a principal,
+//! `POST /_emulator/fail-execution` fails an execution where it is,
+//! `POST /_emulator/policy` sets what `SimulatePrincipalPolicy` decides for
+//! an action, and `POST /_emulator/deny` denies (or allows again) an
+//! operation.
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::Shared;
+use crate::permissions::PolicyDecision;
 
 /// `{"AccessKey": …, "Arn": …}`.
 #[derive(Debug, Deserialize)]
@@ -28,6 +32,50 @@ pub(crate) struct SetIdentity {
 pub(crate) struct FailExecution {
     automation_execution_id: String,
     message: String,
+}
+
+/// `{"Action": "ssm:SendAutomationSignal", "Decision": "implicitDeny"}`
+/// (`allowed`, `implicitDeny` or `explicitDeny`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SetPolicy {
+    action: String,
+    decision: String,
+}
+
+/// `{"Operation": "SimulatePrincipalPolicy", "Denied": true}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Deny {
+    operation: String,
+    denied: bool,
+}
+
+pub(crate) async fn set_policy(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    body: Bytes,
+) -> StatusCode {
+    let Ok(request) = serde_json::from_slice::<SetPolicy>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let Some(decision) = PolicyDecision::from_name(&request.decision) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    shared.lock().ops.policy.decide(&request.action, decision);
+    StatusCode::NO_CONTENT
+}
+
+pub(crate) async fn deny(AxumState(shared): AxumState<Arc<Shared>>, body: Bytes) -> StatusCode {
+    let Ok(request) = serde_json::from_slice::<Deny>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let denied = &mut shared.lock().ops.faults.denied;
+    if request.denied {
+        denied.insert(request.operation);
+    } else {
+        denied.remove(&request.operation);
+    }
+    StatusCode::NO_CONTENT
 }
 
 pub(crate) async fn set_identity(

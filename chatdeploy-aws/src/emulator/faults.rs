@@ -3,6 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use serde_json::Value;
+
+use super::iam;
 use super::wire::{ACCOUNT, WireError};
 
 /// Faults waiting to happen, consumed call by call.
@@ -21,7 +24,23 @@ impl Faults {
         operation: &str,
         caller: &str,
         region: &str,
+        body: &Value,
     ) -> Option<WireError> {
+        if self.denied.contains(operation) && iam::ACTIONS.contains(&operation) {
+            // IAM's code, and its way of naming the principal.
+            let source = body
+                .get("PolicySourceArn")
+                .and_then(Value::as_str)
+                .unwrap_or(caller);
+            return Some(WireError::client(
+                "AccessDenied",
+                format!(
+                    "User: {caller} is not authorized to perform: iam:{operation} on resource: \
+                     {} because no identity-based policy allows the iam:{operation} action",
+                    iam::resource_phrase(source)
+                ),
+            ));
+        }
         if self.denied.contains(operation) {
             // As IAM words it, so the client's message names the action.
             return Some(WireError::client(
@@ -58,16 +77,33 @@ mod tests {
         };
         let arn = "arn:aws:iam::1:role/x";
         assert_eq!(
-            faults.take("Op", arn, "us-east-1").map(|e| e.kind),
+            faults
+                .take("Op", arn, "us-east-1", &Value::Null)
+                .map(|e| e.kind),
             Some("ThrottlingException".into())
         );
         assert_eq!(
-            faults.take("Op", arn, "us-east-1").map(|e| e.status),
+            faults
+                .take("Op", arn, "us-east-1", &Value::Null)
+                .map(|e| e.status),
             Some(500)
         );
-        assert_eq!(faults.take("Op", arn, "us-east-1"), None);
+        assert_eq!(faults.take("Op", arn, "us-east-1", &Value::Null), None);
         faults.denied.insert("Op".into());
-        let denied = faults.take("Op", arn, "us-east-1").unwrap();
+        let denied = faults.take("Op", arn, "us-east-1", &Value::Null).unwrap();
         assert!(denied.message.contains("ssm:Op"));
+        faults.denied.insert("SimulatePrincipalPolicy".into());
+        let body = serde_json::json!({"PolicySourceArn": "arn:aws:iam::1:role/ops/bot"});
+        let denied = faults
+            .take("SimulatePrincipalPolicy", arn, "us-east-1", &body)
+            .unwrap();
+        assert_eq!(denied.kind, "AccessDenied");
+        assert!(
+            denied
+                .message
+                .contains("iam:SimulatePrincipalPolicy on resource: role bot"),
+            "{}",
+            denied.message
+        );
     }
 }

@@ -8,8 +8,9 @@
 //! steps can be told to fail. Stops go through `Cancelling`; start
 //! parameters are checked against their declarations. Faults (throttling,
 //! rate limits, 500s, latency, denied operations) can be injected, and every
-//! call is recorded. STS `GetCallerIdentity` is answered on the same
-//! endpoint.
+//! call is recorded. STS `GetCallerIdentity` and IAM
+//! `SimulatePrincipalPolicy` are answered on the same endpoint: every
+//! action is allowed unless a test denies it ([`SsmEmulator::deny_action`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), chatdeploy_aws::emulator::EmulatorError> {
@@ -33,10 +34,12 @@ mod document;
 mod documents;
 mod faults;
 mod filters;
+mod iam;
 mod listing;
 mod ops;
 mod paging;
 mod params;
+mod query;
 mod ratelimit;
 mod render;
 mod runner;
@@ -56,6 +59,7 @@ use tokio::sync::oneshot;
 pub(crate) use self::builder::Settings;
 pub use self::builder::SsmEmulatorBuilder;
 use self::document::Document;
+use crate::permissions::PolicyDecision;
 
 /// The caller the emulator attributes requests to by default.
 pub const DEFAULT_CALLER_ARN: &str = "arn:aws:iam::123456789012:role/chatdeploy";
@@ -198,7 +202,9 @@ impl SsmEmulator {
     }
 
     /// Calls to `operation` (e.g. `StartAutomationExecution`) fail with
-    /// `AccessDeniedException` until [`SsmEmulator::allow`].
+    /// `AccessDeniedException` (IAM's `AccessDenied` for
+    /// `SimulatePrincipalPolicy`) until [`SsmEmulator::allow`]. A process
+    /// emulator takes the same as `POST /_emulator/deny`.
     pub fn deny(&self, operation: &str) {
         self.shared
             .lock()
@@ -206,6 +212,28 @@ impl SsmEmulator {
             .faults
             .denied
             .insert(operation.to_owned());
+    }
+
+    /// `SimulatePrincipalPolicy` answers `implicitDeny` for the IAM
+    /// `action` (e.g. `ssm:SendAutomationSignal`) on every resource, until
+    /// [`SsmEmulator::allow_action`]. The calls themselves still succeed:
+    /// this is what the simulation says, not what the emulator enforces.
+    /// (To refuse the simulation itself, [`SsmEmulator::deny`]
+    /// `SimulatePrincipalPolicy`: it then fails with IAM's `AccessDenied`.)
+    pub fn deny_action(&self, action: &str) {
+        self.set_policy_decision(action, PolicyDecision::ImplicitDeny);
+    }
+
+    /// Undoes [`SsmEmulator::deny_action`].
+    pub fn allow_action(&self, action: &str) {
+        self.set_policy_decision(action, PolicyDecision::Allowed);
+    }
+
+    /// What `SimulatePrincipalPolicy` answers for `action` on every
+    /// resource from now on (e.g. [`PolicyDecision::ExplicitDeny`]). A
+    /// process emulator takes the same as `POST /_emulator/policy`.
+    pub fn set_policy_decision(&self, action: &str, decision: PolicyDecision) {
+        self.shared.lock().ops.policy.decide(action, decision);
     }
 
     /// Undoes [`SsmEmulator::deny`].

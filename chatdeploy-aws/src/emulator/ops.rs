@@ -22,6 +22,8 @@ pub(crate) struct State {
     pub(crate) faults: Faults,
     pub(crate) limits: RateLimits,
     pub(crate) failures: BTreeMap<(String, String), String>,
+    /// What `SimulatePrincipalPolicy` decides.
+    pub(crate) policy: super::iam::Policy,
 }
 
 pub(crate) fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {

@@ -1,6 +1,7 @@
 //! The HTTP side: awsJson 1.1 on `POST /` with `X-Amz-Target:
-//! AmazonSSM.<Op>`, and STS's awsQuery (a form-encoded `POST /` naming its
-//! `Action`) for `GetCallerIdentity`.
+//! AmazonSSM.<Op>`, and the awsQuery of STS and IAM (a form-encoded `POST /`
+//! naming its `Action`) for `GetCallerIdentity` and
+//! `SimulatePrincipalPolicy`.
 
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ use axum::routing::post;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::query;
 use super::runner::Ctx;
-use super::sts;
 use super::wire::{WireError, json_response};
 use super::{RecordedCall, Shared};
 
@@ -23,6 +24,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", post(handle))
         .route("/_emulator/identity", post(super::control::set_identity))
+        .route("/_emulator/policy", post(super::control::set_policy))
+        .route("/_emulator/deny", post(super::control::deny))
         .route(
             "/_emulator/fail-execution",
             post(super::control::fail_execution),
@@ -51,7 +54,7 @@ fn credential_scope(headers: &HeaderMap) -> (Option<String>, Option<String>) {
 enum Protocol {
     /// SSM: awsJson 1.1.
     Json,
-    /// STS: awsQuery, answered in XML.
+    /// STS and IAM: awsQuery, answered in XML.
     Query,
 }
 
@@ -100,7 +103,7 @@ fn read(
             ),
         ));
     }
-    let fields = sts::parse_form(body);
+    let fields = query::parse_form(body);
     let Some(action) = fields.get("Action").and_then(Value::as_str) else {
         return Err((
             Protocol::Query,
@@ -118,7 +121,7 @@ async fn handle(
     let (protocol, operation, body) = match read(&headers, &body) {
         Ok(request) => request,
         Err((Protocol::Json, error)) => return error.into_response(),
-        Err((Protocol::Query, error)) => return sts::error_response(&error),
+        Err((Protocol::Query, error)) => return query::error_response(&error, ""),
     };
     let (key, region) = credential_scope(&headers);
     let region = region.unwrap_or_else(|| "us-east-1".to_owned());
@@ -149,14 +152,16 @@ async fn handle(
         let fault = state
             .ops
             .faults
-            .take(&operation, &caller, &region)
+            .take(&operation, &caller, &region, &body)
             .or_else(|| {
                 (!state.ops.limits.admit(&operation, now))
                     .then(|| WireError::client("ThrottlingException", "Rate exceeded"))
             });
         match (fault, protocol) {
             (Some(fault), _) => Err(fault),
-            (None, Protocol::Query) => sts::dispatch(&operation, &caller).map(Answer::Xml),
+            (None, Protocol::Query) => {
+                query::dispatch(&operation, &body, &caller, &state.ops.policy).map(Answer::Xml)
+            }
             (None, Protocol::Json) => {
                 let failures = state.ops.failures.clone();
                 let ctx = Ctx {
@@ -173,12 +178,12 @@ async fn handle(
     };
     match (result, protocol) {
         (Ok(Answer::Json(value)), _) => json_response(StatusCode::OK, value.to_string()),
-        (Ok(Answer::Xml(xml)), _) => sts::ok_response(&xml),
+        (Ok(Answer::Xml(xml)), _) => query::ok_response(&xml),
         (Err(error), protocol) => {
             tracing::debug!(%operation, kind = %error.kind, "emulator error response");
             match protocol {
                 Protocol::Json => error.into_response(),
-                Protocol::Query => sts::error_response(&error),
+                Protocol::Query => query::error_response(&error, &operation),
             }
         }
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)] // each test file uses a subset
 
 pub mod fidelity;
+pub mod policy;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub fn backend(emulator: &SsmEmulator) -> SsmBackend {
     SsmBackend::builder()
         .with_client(client(emulator, "test"))
         .with_sts_client(emulator.sts_client_as("test"))
+        .with_iam_client(emulator.iam_client_as("test"))
         .with_region("us-east-1")
         .build()
         .unwrap()

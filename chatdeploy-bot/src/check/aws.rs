@@ -1,12 +1,13 @@
 //! The AWS part of `check`: credentials, then for each service its
-//! document (at the pinned version), its parameters and its approval step.
+//! document (at the pinned version), its parameters and its approval step,
+//! then the bot's permissions for all of them.
 
 use chatdeploy_aws::SsmBackend;
-use chatdeploy_core::backend::{BackendError, DeployBackend};
+use chatdeploy_core::backend::{BackendError, DeployBackend, DocumentDescription};
 use chatdeploy_core::catalog::ApprovalMode;
 use chatdeploy_core::{Catalog, Service, preflight};
 
-use super::CheckSummary;
+use super::{CheckSummary, permissions};
 use crate::error::sentence;
 
 pub(super) async fn check(catalog: &Catalog, summary: &mut CheckSummary) {
@@ -39,12 +40,20 @@ pub(super) async fn check(catalog: &Catalog, summary: &mut CheckSummary) {
             error.user_message()
         )),
     }
+    let mut described = Vec::new();
     for service in catalog.services() {
-        check_service(&backend, service, summary).await;
+        let document = check_service(&backend, service, summary).await;
+        described.push((service, document));
     }
+    permissions::check(&backend, &described, summary).await;
 }
 
-async fn check_service(backend: &SsmBackend, service: &Service, summary: &mut CheckSummary) {
+/// Checks one service; its document's declaration when it could be read.
+async fn check_service(
+    backend: &SsmBackend,
+    service: &Service,
+    summary: &mut CheckSummary,
+) -> Option<DocumentDescription> {
     let pinned = service.document_version();
     match backend.describe_version(service.document(), pinned).await {
         Ok(document) => {
@@ -61,6 +70,7 @@ async fn check_service(backend: &SsmBackend, service: &Service, summary: &mut Ch
                 summary.fail(&finding.to_string());
             }
             check_gate(backend, service, summary).await;
+            return Some(document);
         }
         Err(BackendError::NotFound { .. }) => match pinned {
             Some(version) => summary.fail(&format!(
@@ -83,6 +93,7 @@ async fn check_service(backend: &SsmBackend, service: &Service, summary: &mut Ch
             error.user_message()
         )),
     }
+    None
 }
 
 /// The approval step of a service whose approval lives in its document.

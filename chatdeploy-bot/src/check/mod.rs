@@ -3,6 +3,7 @@
 //! checked is a `skip`, and skips fail the check unless `--allow-skip`.
 
 mod aws;
+mod permissions;
 mod slack;
 
 use std::process::ExitCode;
