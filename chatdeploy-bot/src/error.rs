@@ -38,7 +38,7 @@ pub enum BotError {
         code: String,
     },
     /// Slack could not be asked who the bot is.
-    #[error("cannot reach Slack to check the bot token: {error}; {hint}", hint = chatdeploy_slack::hint(.error))]
+    #[error("cannot reach Slack to check the bot token: {}; check the network path to Slack (and SLACK_API_URL, if set)", sentence(.error))]
     SlackUnreachable {
         /// What went wrong.
         #[source]
@@ -145,6 +145,14 @@ mod tests {
         let text = sentence(&unreachable);
         assert!(text.starts_with("cannot reach Slack"), "{text}");
         assert!(text.contains("connection refused"), "{text}");
+        assert!(
+            !text.contains("will be retried"),
+            "nothing is retried at start: {text}"
+        );
+        assert!(
+            text.ends_with("(and SLACK_API_URL, if set)"),
+            "what to do comes last: {text}"
+        );
         assert!(!text.contains("refused the bot token"), "{text}");
         let refused = BotError::from_auth_test(ChatError::Refused {
             operation: "auth.test".into(),

@@ -48,10 +48,7 @@ async fn bot_token(catalog: &Catalog, summary: &mut CheckSummary) {
         Err(ChatError::Refused { code, .. }) => summary.fail(&format!(
             "Slack refused the bot token ({code}); check SLACK_BOT_TOKEN (xoxb-…)"
         )),
-        Err(error) => summary.fail(&format!(
-            "cannot reach Slack to check the bot token: {error}; {}",
-            hint(&error)
-        )),
+        Err(error) => summary.fail(&crate::error::BotError::from_auth_test(error).to_string()),
         Ok(bot) => {
             summary.ok(&format!("Slack: the token belongs to <@{}>", bot.user_id));
             for channel in catalog.chat().deploy_channels() {
