@@ -22,38 +22,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatdeploy::core::audit::{AuditAction, AuditEvent};
 use chatdeploy::slack::fake::{FakeSlackApi, FakeSocketModeServer, payloads};
+use support::{BOT_CONFIG, binary, target_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const SECRET: &str = "admin-test-secret";
-const CONFIG: &str = r#"
-[chat]
-deploy_channels = ["C0DEPLOY"]
-[roles]
-deployers = ["U0ALICE"]
-approvers = ["U0BOB"]
-[services.app]
-version_pattern = '^r-\d+\.\d+\.\d+$'
-document = "Deploy-App"
-approval = "document"
-parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
-"#;
-
-/// The binaries cargo builds next to the test binaries.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn binary(path: PathBuf) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (`cargo build --all-features --examples` and \
-         `cargo build --all-features -p chatdeploy-aws --bin ssm-emulator`)",
-        path.display()
-    );
-    path
-}
 
 /// Starts a process; every `PREFIX http://ADDR` line it prints arrives on
 /// the channel as (PREFIX, ADDR).
@@ -148,7 +121,7 @@ impl Bed {
                 .arg(format!("Deploy-App={document}")),
         );
         let emulator_addr = announced(&rx, "listening on");
-        std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("chatdeploy.toml"), BOT_CONFIG).unwrap();
         let slack = FakeSlackApi::start().await.unwrap();
         Self {
             dir,

@@ -12,7 +12,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,37 +21,11 @@ use chatdeploy::core::state::StateStore;
 use chatdeploy::slack::fake::{FakeSlackApi, payloads};
 use chatdeploy::sqlite::SqliteStateStore;
 use serde_json::{Value, json};
+use support::{BOT_CONFIG, binary, target_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "kill-test-secret";
 const LIMIT: Duration = Duration::from_secs(60);
-const CONFIG: &str = r#"
-[chat]
-deploy_channels = ["C0DEPLOY"]
-[roles]
-deployers = ["U0ALICE"]
-approvers = ["U0BOB"]
-[services.app]
-version_pattern = '^r-\d+\.\d+\.\d+$'
-document = "Deploy-App"
-approval = "document"
-parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
-"#;
-
-/// The binaries `cargo test --workspace` builds next to the test binaries.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn binary(path: PathBuf) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing: run the workspace tests (`cargo test --workspace --all-features`)",
-        path.display()
-    );
-    path
-}
 
 /// Starts a process and waits for its `listening on http://ADDR` line.
 fn spawn_listening(command: &mut Command) -> (Child, String) {
@@ -88,7 +62,7 @@ impl Bed {
     async fn start() -> Self {
         let document = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/deploy-app.ssm.yml");
         let document = std::fs::read_to_string(document).unwrap();
-        Self::start_with(CONFIG, &[("Deploy-App", &document)], &[]).await
+        Self::start_with(BOT_CONFIG, &[("Deploy-App", &document)], &[]).await
     }
 
     /// A bed on another configuration, documents and emulator identities
@@ -794,7 +768,7 @@ mod killed_during_the_wait {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_an_approval_gate_the_bot_cannot_pass() {
     let no_step = "schemaVersion: '0.3'\nparameters:\n  ReleaseVersion:\n    type: String\n  RequestedBy:\n    type: String\n  DeploymentId:\n    type: String\nmainSteps:\n  - name: Rollout\n    action: aws:sleep\n    inputs:\n      Duration: PT1S\n";
-    let bed = Bed::start_with(CONFIG, &[("Deploy-App", no_step)], &[]).await;
+    let bed = Bed::start_with(BOT_CONFIG, &[("Deploy-App", no_step)], &[]).await;
     let state = bed.dir.path().join("chatdeploy.db");
     let output = bed.bot_command(&state).arg("--check").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -813,7 +787,7 @@ async fn check_reports_an_approval_gate_the_bot_cannot_pass() {
         "default: arn:aws:iam::123456789012:role/chatdeploy\n",
         "default: arn:aws:iam::123456789012:user/someone-else\n",
     );
-    let bed = Bed::start_with(CONFIG, &[("Deploy-App", &other)], &[]).await;
+    let bed = Bed::start_with(BOT_CONFIG, &[("Deploy-App", &other)], &[]).await;
     let output = bed.bot_command(&state).arg("--check").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(!output.status.success(), "{stdout}");

@@ -10,22 +10,11 @@ use chatdeploy::aws::SsmEmulator;
 use chatdeploy::slack::fake::{FakeSlackApi, payloads};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::BOT_CONFIG;
+
 pub const SECRET: &str = "binary-signing-secret";
 pub const CHANNEL: &str = "C0DEPLOY";
 pub const ALICE: &str = "U0ALICE";
-
-const CONFIG: &str = r#"
-[chat]
-deploy_channels = ["C0DEPLOY"]
-[roles]
-deployers = ["U0ALICE"]
-approvers = ["U0BOB"]
-[services.app]
-version_pattern = '^r-\d+\.\d+\.\d+$'
-document = "Deploy-App"
-approval = "document"
-parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
-"#;
 
 /// The emulator, the fake Slack and a directory with the configuration.
 pub struct Bed {
@@ -44,7 +33,7 @@ impl Bed {
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("chatdeploy.toml"), BOT_CONFIG).unwrap();
         let slack = FakeSlackApi::start().await.unwrap();
         Self {
             dir,

@@ -41,6 +41,38 @@ parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", Deploy
 release_url = "https://github.com/acme/app/releases/tag/{version}"
 "#;
 
+/// The one-service configuration the real-binary tests start the bot with
+/// (Deploy-App, its approval in the document).
+pub const BOT_CONFIG: &str = r#"
+[chat]
+deploy_channels = ["C0DEPLOY"]
+[roles]
+deployers = ["U0ALICE"]
+approvers = ["U0BOB"]
+[services.app]
+version_pattern = '^r-\d+\.\d+\.\d+$'
+document = "Deploy-App"
+approval = "document"
+parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
+"#;
+
+/// The directory cargo builds the binaries and examples in, next to the
+/// test binaries.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// `path`, after checking that the binary was built.
+pub fn binary(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build --all-features --examples --bins`)",
+        path.display()
+    );
+    path
+}
+
 pub mod binary;
 pub mod replicas;
 pub mod waits;

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 use chatdeploy::slack::fake::{FakeSlackApi, FakeSocketModeConfig, FakeSocketModeServer};
 use chatdeploy_postgres::PostgresStateStore;
 
+use super::{BOT_CONFIG, binary, target_dir};
+
 #[allow(unused_imports)] // only tests/replicas.rs names a delivery
 pub use delivery::Delivery;
 #[allow(unused_imports)] // only tests/replicas.rs prints the table
@@ -51,19 +53,6 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 /// failure (as in `chatdeploy-postgres/tests/support`).
 const URL_VAR: &str = "CHATDEPLOY_TEST_POSTGRES_URL";
 const REQUIRE_VAR: &str = "CHATDEPLOY_REQUIRE_POSTGRES";
-
-const CONFIG: &str = r#"
-[chat]
-deploy_channels = ["C0DEPLOY"]
-[roles]
-deployers = ["U0ALICE"]
-approvers = ["U0BOB"]
-[services.app]
-version_pattern = '^r-\d+\.\d+\.\d+$'
-document = "Deploy-App"
-approval = "document"
-parameters = { ReleaseVersion = "{version}", RequestedBy = "{requester}", DeploymentId = "{deployment_id}" }
-"#;
 
 /// The test server's URL, or `None` after printing why the test is
 /// skipped; fails instead when `CHATDEPLOY_REQUIRE_POSTGRES=1`.
@@ -139,21 +128,6 @@ pub struct Cluster {
     db: tokio_postgres::Client,
     /// A store on the same schema, for the state as the engine sees it.
     pub store: PostgresStateStore,
-}
-
-/// The binaries cargo builds next to the test binaries.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn binary(path: PathBuf) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (`cargo build --all-features --examples --bins && cargo build --all-features -p chatdeploy-aws --bin ssm-emulator`)",
-        path.display()
-    );
-    path
 }
 
 /// Starts a process; its `listening on http://ADDR` line arrives on the
@@ -242,7 +216,7 @@ impl Cluster {
             None,
         );
         let emulator_addr = announced(&emulator_rx, "the emulator");
-        std::fs::write(dir.path().join("chatdeploy.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("chatdeploy.toml"), BOT_CONFIG).unwrap();
         let slack = FakeSlackApi::start().await.unwrap();
         let socket = match transport {
             Transport::EventsApi => None,
